@@ -1,0 +1,1 @@
+"""Altinn Correspondence API v1, self-hosted."""

@@ -1,0 +1,142 @@
+"""create_app(): routers, middleware, error handlers — the composition root."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from correspondence.auth.endpoints import router as auth_router
+from correspondence.auth.tokens import DevIssuer, TokenValidator
+from correspondence.config import Settings
+from correspondence.correspondence import jobs as correspondence_jobs
+from correspondence.correspondence import schemas
+from correspondence.correspondence.endpoints import router as correspondence_router
+from correspondence.health.endpoints import router as health_router
+from correspondence.kit.db import create_pool
+from correspondence.kit.errors import (
+    ApiError,
+    FieldError,
+    PlainError,
+    ValidationProblem,
+    problem_response,
+    validation_response,
+)
+from correspondence.kit.jobs import Worker
+from correspondence.kit.logs import trace_id_var
+from correspondence.kit.middleware import RequestContext
+from correspondence.services import Services
+
+log = logging.getLogger("correspondence")
+
+# Request models documented under their official names (bodies are parsed from raw bytes).
+_DOCUMENTED_MODELS: list[type[BaseModel]] = [schemas.InitializeCorrespondencesExt]
+
+
+def build_worker(services: Services) -> Worker:
+    s = services.settings
+    worker = Worker(
+        services.pool,
+        poll_seconds=s.worker_poll_seconds,
+        batch_size=s.worker_batch_size,
+        lease_seconds=s.job_lease_seconds,
+        max_attempts=s.job_max_attempts,
+    )
+    correspondence_jobs.register(worker)
+    return worker
+
+
+def create_app(settings: Settings, database_url: str, *, run_worker: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await create_pool(database_url, settings.db_pool_size)
+        dev_issuer = (
+            DevIssuer(settings.dev_issuer, settings.data_dir, settings.dev_token_lifetime_seconds)
+            if settings.dev_issuer_enabled
+            else None
+        )
+        services = Services(settings, pool, TokenValidator(settings, dev_issuer), dev_issuer)
+        app.state.services = services
+        task: asyncio.Task[None] | None = None
+        if run_worker:
+            services.worker = build_worker(services)
+            task = asyncio.create_task(services.worker.run())
+        try:
+            yield
+        finally:
+            if task is not None and services.worker is not None:
+                services.worker.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
+            await pool.close()
+
+    app = FastAPI(
+        title="Altinn.Correspondence.API",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/correspondence/api/v1/swagger/index.html",
+        openapi_url="/correspondence/api/v1/swagger/v1/swagger.json",
+        redoc_url=None,
+    )
+    app.include_router(correspondence_router)
+    app.include_router(health_router)
+    app.include_router(auth_router)
+    _install_error_handlers(app)
+    app.add_middleware(RequestContext, log_requests=settings.access_log)  # type: ignore[arg-type]
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in _DOCUMENTED_MODELS:
+                schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+                components.update(schema.pop("$defs", {}))
+                components[model.__name__] = schema
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return problem_response(exc.status, exc.message, trace_id_var.get(), exc.code)
+
+    @app.exception_handler(PlainError)
+    async def _plain_error(request: Request, exc: PlainError) -> Response:
+        return problem_response(exc.status, exc.detail, trace_id_var.get(), headers=exc.headers)
+
+    @app.exception_handler(ValidationProblem)
+    async def _validation_problem(request: Request, exc: ValidationProblem) -> Response:
+        return validation_response(exc, trace_id_var.get())
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> Response:
+        problem = ValidationProblem()
+        for err in exc.errors():
+            loc = [p for p in err.get("loc", ()) if p not in ("path", "query", "body", "header")]
+            key = ".".join(str(p) for p in loc) or "$"
+            value = err.get("input")
+            message = f"The value '{value}' is not valid." if isinstance(value, str) else str(err.get("msg"))
+            problem.errors.append(FieldError(key, message))
+        return validation_response(problem, trace_id_var.get())
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        return problem_response(exc.status_code, str(exc.detail), trace_id_var.get(), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unhandled(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem_response(500, "", trace_id_var.get())

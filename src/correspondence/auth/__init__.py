@@ -1,0 +1,1 @@
+"""Token validation, the caller, scopes, and the development issuer with its JWKS."""

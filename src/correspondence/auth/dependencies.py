@@ -1,0 +1,50 @@
+"""FastAPI dependencies: who is calling, and may they act as a sender."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from correspondence.auth import scopes
+from correspondence.auth.caller import Caller
+from correspondence.auth.tokens import InvalidToken
+from correspondence.kit.errors import PlainError
+from correspondence.services import Services
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+async def current_caller(request: Request) -> Caller:
+    header = request.headers.get("authorization")
+    if not header or not header[:7].lower() == "bearer " or not header[7:].strip():
+        raise PlainError(401, "A bearer token is required.", {"WWW-Authenticate": "Bearer"})
+    try:
+        return await services(request).validator.validate(header[7:].strip())
+    except InvalidToken as exc:
+        raise PlainError(
+            401,
+            "The bearer token is not valid.",
+            {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc}"'[:500]},
+        ) from exc
+
+
+async def require_sender(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    if not caller.is_sender:
+        needed = scopes.WRITE if caller.kind == "altinn" else f"{scopes.SERVICE_OWNER} and {scopes.WRITE}"
+        raise PlainError(403, f"The token must carry the scope {needed}.")
+    return caller
+
+
+async def require_sender_or_recipient(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    if caller.is_sender or scopes.READ in caller.scopes:
+        return caller
+    raise PlainError(403, f"The token must carry the scope {scopes.WRITE} or {scopes.READ}.")
+
+
+Sender = Annotated[Caller, Depends(require_sender)]
+SenderOrRecipient = Annotated[Caller, Depends(require_sender_or_recipient)]
+ServicesDep = Annotated[Services, Depends(services)]

@@ -1,0 +1,3 @@
+WRITE = "altinn:correspondence.write"
+READ = "altinn:correspondence.read"
+SERVICE_OWNER = "altinn:serviceowner"

@@ -1,0 +1,311 @@
+"""The `correspondence` command: serve, worker, migrate, token and the registry verbs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import asyncpg
+import typer
+from pydantic import ValidationError
+
+from correspondence.config import Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+resource_app = typer.Typer(no_args_is_help=True, help="The resource registry (resource → owning organisation).")
+contact_app = typer.Typer(no_args_is_help=True, help="The contact registry (e-mail, mobile, reservation).")
+access_app = typer.Typer(no_args_is_help=True, help="Delegations: a person may act for an organisation.")
+party_app = typer.Typer(no_args_is_help=True, help="The party registry (display names).")
+app.add_typer(resource_app, name="resource")
+app.add_typer(contact_app, name="contact")
+app.add_typer(access_app, name="access")
+app.add_typer(party_app, name="party")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
+        typer.echo("Invalid configuration (CORRESPONDENCE_* environment variables):\n" + "\n".join(lines), err=True)
+        raise typer.Exit(2) from None
+
+
+def _database_url(settings: Settings, migrate: bool = True) -> str:
+    from correspondence.kit.db import resolve_database_url
+    from correspondence.kit.migrate import upgrade
+
+    url = resolve_database_url(settings.database_url, settings.data_dir)
+    if migrate:
+        upgrade(url)
+    return url
+
+
+def _with_connection(fn: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+    settings = _settings()
+    url = _database_url(settings)
+
+    async def run() -> Any:
+        conn = await asyncpg.connect(url)
+        try:
+            async with conn.transaction():
+                return await fn(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")] = True,
+) -> None:
+    """Run the API and the job worker on the configured (or embedded) database."""
+    import uvicorn
+
+    from correspondence.app import create_app
+    from correspondence.kit import logs
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    if host is not None:
+        settings.host = host
+    if port is not None:
+        settings.port = port
+    url = _database_url(settings)
+    application = create_app(settings, url, run_worker=worker)
+    typer.echo(
+        f"correspondence: {settings.mode} mode, listening on http://{settings.host}:{settings.port}"
+        + ("" if settings.database_url else f" (embedded PostgreSQL under {settings.data_dir})"),
+        err=True,
+    )
+    uvicorn.run(
+        application,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command("worker")
+def worker_command() -> None:
+    """Run job workers only (scale these sideways)."""
+    from correspondence.app import build_worker
+    from correspondence.auth.tokens import TokenValidator
+    from correspondence.kit import logs
+    from correspondence.kit.db import create_pool
+    from correspondence.services import Services
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    url = _database_url(settings)
+
+    async def run() -> None:
+        pool = await create_pool(url, settings.db_pool_size)
+        services = Services(settings, pool, TokenValidator(settings, None), None)
+        worker = build_worker(services)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, worker.stop)
+        typer.echo("correspondence: worker running", err=True)
+        try:
+            await worker.run()
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+    _database_url(settings, migrate=True)
+    typer.echo("migrations applied")
+
+
+@app.command()
+def token(
+    org: Annotated[str | None, typer.Option(help="Organisation number (service owner or recipient org).")] = None,
+    pid: Annotated[str | None, typer.Option(help="National identity number of a person.")] = None,
+    scope: Annotated[str, typer.Option(help="Space-separated scopes.")] = "altinn:correspondence.write",
+    lifetime: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+) -> None:
+    """Print a token from the development issuer."""
+    from correspondence.auth.tokens import DevIssuer
+    from correspondence.kit.text import is_national_identity_number, is_valid_org_number
+
+    settings = _settings()
+    if not settings.dev_issuer_enabled:
+        typer.echo("The development issuer is off in production mode.", err=True)
+        raise typer.Exit(2)
+    if (org is None) == (pid is None):
+        typer.echo("Give exactly one of --org or --pid.", err=True)
+        raise typer.Exit(2)
+    if org is not None and not is_valid_org_number(org.rsplit(":", 1)[-1]):
+        typer.echo(f"Not an organisation number (9 digits): {org}", err=True)
+        raise typer.Exit(2)
+    if pid is not None and not is_national_identity_number(pid):
+        typer.echo(f"Not a valid national identity number: {pid}", err=True)
+        raise typer.Exit(2)
+    issuer = DevIssuer(settings.dev_issuer, settings.data_dir, settings.dev_token_lifetime_seconds)
+    typer.echo(
+        issuer.mint(scope=scope, org=org.rsplit(":", 1)[-1] if org else None, pid=pid, lifetime_seconds=lifetime)
+    )
+
+
+@resource_app.command("add")
+def resource_add(
+    resource_id: Annotated[str, typer.Argument(help="Resource id, with or without urn:altinn:resource:.")],
+    owner: Annotated[str, typer.Option(help="Organisation number of the owning service owner.")],
+    title: Annotated[str | None, typer.Option(help="Title shown to recipients.")] = None,
+    resource_type: Annotated[str, typer.Option("--type", help="CorrespondenceService or AltinnApp.")] = (
+        "CorrespondenceService"
+    ),
+    confidential: Annotated[
+        str, typer.Option(help="NotConfidential, Confidential or ExplicitlyDelegated.")
+    ] = "NotConfidential",
+    min_auth_level: Annotated[int, typer.Option(help="Minimum authentication level (0-4).")] = 0,
+) -> None:
+    """Register a resource and the organisation that owns it."""
+    from correspondence.kit.text import is_valid_org_number, is_valid_resource_id, strip_resource_prefix
+    from correspondence.registry import repository
+
+    owner_org = owner.rsplit(":", 1)[-1]
+    if not is_valid_org_number(owner_org):
+        typer.echo(f"Not an organisation number (9 digits): {owner}", err=True)
+        raise typer.Exit(2)
+    if not is_valid_resource_id(resource_id):
+        typer.echo(f"Invalid resource id: {resource_id}", err=True)
+        raise typer.Exit(2)
+    if confidential not in ("NotConfidential", "Confidential", "ExplicitlyDelegated"):
+        typer.echo("--confidential must be NotConfidential, Confidential or ExplicitlyDelegated", err=True)
+        raise typer.Exit(2)
+    rid = strip_resource_prefix(resource_id)
+
+    async def run(conn: asyncpg.Connection) -> None:
+        await repository.upsert_resource(
+            conn,
+            resource_id=rid,
+            owner_org=owner_org,
+            title=title,
+            resource_type=resource_type,
+            confidential=confidential,
+            min_auth_level=min_auth_level,
+        )
+
+    _with_connection(run)
+    typer.echo(f"resource {rid} owned by {owner_org}")
+
+
+def _party(identifier: str) -> str:
+    from correspondence.kit.text import party_urn
+
+    urn = party_urn(identifier)
+    if urn is None:
+        typer.echo(f"Not an organisation number or a valid national identity number: {identifier}", err=True)
+        raise typer.Exit(2)
+    return urn
+
+
+@contact_app.command("set")
+def contact_set(
+    party: Annotated[str, typer.Argument(help="Organisation number or national identity number.")],
+    email: Annotated[str | None, typer.Option(help="E-mail address ('' clears it).")] = None,
+    mobile: Annotated[str | None, typer.Option(help="Mobile number, e.g. +4799999999 ('' clears it).")] = None,
+    reserved: Annotated[
+        bool | None, typer.Option("--reserved/--not-reserved", help="Reserved against digital mail.")
+    ] = None,
+) -> None:
+    """Set a party's contact points and reservation, as the contact registry (KRR) would hold them."""
+    from correspondence.kit.text import is_valid_email, is_valid_mobile, normalise_mobile
+    from correspondence.registry import repository
+
+    urn = _party(party)
+    if email and not is_valid_email(email):
+        typer.echo(f"Not a valid e-mail address: {email}", err=True)
+        raise typer.Exit(2)
+    if mobile and not is_valid_mobile(mobile):
+        typer.echo(f"Not a valid mobile number (E.164, starting with + or 00): {mobile}", err=True)
+        raise typer.Exit(2)
+
+    async def run(conn: asyncpg.Connection) -> None:
+        await repository.set_contact(
+            conn,
+            party=urn,
+            email=email or None,
+            mobile=normalise_mobile(mobile) if mobile else None,
+            reserved=reserved,
+            clear_email=email == "",
+            clear_mobile=mobile == "",
+        )
+
+    _with_connection(run)
+    typer.echo(f"contact for {urn} updated")
+
+
+@party_app.command("set")
+def party_set(
+    party: Annotated[str, typer.Argument(help="Organisation number or national identity number.")],
+    name: Annotated[str, typer.Option(help="Display name.")],
+) -> None:
+    """Set a party's display name."""
+    from correspondence.registry import repository
+
+    urn = _party(party)
+    _with_connection(lambda conn: repository.set_party_name(conn, party=urn, name=name))
+    typer.echo(f"name of {urn} set")
+
+
+@access_app.command("grant")
+def access_grant(
+    person: Annotated[str, typer.Argument(help="National identity number of the person.")],
+    party: Annotated[str, typer.Option("--party", help="Organisation number the person may act for.")],
+) -> None:
+    """Let a person act for an organisation."""
+    from correspondence.registry import repository
+
+    person_urn = _party(person)
+    party_urn = _party(party)
+    if not person_urn.startswith("urn:altinn:person:") or not party_urn.startswith("urn:altinn:organization:"):
+        typer.echo("PERSON_ID must be a national identity number and --party an organisation number.", err=True)
+        raise typer.Exit(2)
+    _with_connection(lambda conn: repository.grant_access(conn, person=person_urn, party=party_urn))
+    typer.echo(f"{person_urn} may act for {party_urn}")
+
+
+@access_app.command("revoke")
+def access_revoke(
+    person: Annotated[str, typer.Argument(help="National identity number of the person.")],
+    party: Annotated[str, typer.Option("--party", help="Organisation number.")],
+) -> None:
+    """Withdraw a delegation."""
+    from correspondence.registry import repository
+
+    person_urn, party_urn = _party(person), _party(party)
+    removed = _with_connection(lambda conn: repository.revoke_access(conn, person=person_urn, party=party_urn))
+    typer.echo("revoked" if removed else "no such delegation")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
+
+_ = json

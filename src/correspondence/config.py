@@ -1,0 +1,76 @@
+"""One validated Settings object, read from CORRESPONDENCE_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ISSUER = "https://platform.altinn.localhost/authentication/api/v1/openid/"
+
+
+class TrustedIssuer(BaseModel):
+    """An issuer whose tokens we accept; keys come from a JWKS URL or a local JWKS/PEM file."""
+
+    issuer: str
+    jwks_url: str | None = None
+    key_file: Path | None = None
+    # "altinn" tokens carry Altinn scopes directly; "maskinporten" tokens need altinn:serviceowner too.
+    kind: Literal["altinn", "maskinporten"] = "altinn"
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> TrustedIssuer:
+        if (self.jwks_url is None) == (self.key_file is None):
+            raise ValueError("a trusted issuer needs exactly one of jwks_url or key_file")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CORRESPONDENCE_", extra="ignore")
+
+    mode: Literal["development", "production"] = "development"
+    database_url: str | None = None
+    data_dir: Path = Path(".correspondence")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    base_url: str | None = None
+
+    db_pool_size: int = Field(5, ge=1, le=100)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+
+    trusted_issuers: list[TrustedIssuer] = []
+    dev_issuer: str = DEV_ISSUER
+    dev_token_lifetime_seconds: int = Field(24 * 3600, ge=60)
+
+    worker_poll_seconds: float = Field(0.5, gt=0)
+    worker_batch_size: int = Field(500, ge=1, le=10000)
+    job_lease_seconds: float = Field(60.0, gt=0)
+    job_max_attempts: int = Field(10, ge=1)
+
+    reminder_delay_days: int = Field(7, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: bool = True
+
+    @model_validator(mode="after")
+    def _production_needs_issuer(self) -> Settings:
+        if self.mode == "production" and not self.trusted_issuers:
+            raise ValueError(
+                "production mode needs CORRESPONDENCE_TRUSTED_ISSUERS (the development issuer is off)"
+            )
+        return self
+
+    @property
+    def dev_issuer_enabled(self) -> bool:
+        return self.mode == "development"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.base_url or f"http://{self.host}:{self.port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

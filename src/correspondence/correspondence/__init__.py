@@ -1,0 +1,1 @@
+"""The correspondence slice: initialize, publish, and the sender's view."""

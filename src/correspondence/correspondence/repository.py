@@ -1,0 +1,200 @@
+"""Every SQL statement of the correspondence slice."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+# Status numbers as stored (api.md §7.1).
+INITIALIZED, READY_FOR_PUBLISH, PUBLISHED, FETCHED, READ = 0, 1, 2, 3, 4
+CONFIRMED, PURGED_BY_RECIPIENT, PURGED_BY_ALTINN, RESERVED, FAILED = 6, 7, 8, 10, 11
+ATTACHMENTS_DOWNLOADED = 12
+
+# One statement writes a whole Initialize (initialize-ceiling.md §2.2): the contact lookup, the
+# reservation gate, the idempotency claim and every INSERT, set-based over the recipients.
+# Concurrent duplicates need no lock: the loser's `idem` inserts nothing, so nothing else is written.
+INSERT_INITIALIZE = """
+WITH r AS MATERIALIZED (
+  SELECT x.*,
+    CASE WHEN $27::smallint IS NULL OR x.reserved THEN NULL
+         WHEN $35::bool THEN 0::smallint
+         WHEN ($28::smallint = 0 AND x.email IS NOT NULL) OR ($28::smallint = 1 AND x.mobile IS NOT NULL)
+           OR ($28::smallint >= 2 AND (x.email IS NOT NULL OR x.mobile IS NOT NULL)) THEN 0::smallint
+         ELSE 1::smallint END AS main_status,
+    CASE WHEN $27::smallint IS NULL OR x.reserved OR x.rem_oid IS NULL THEN NULL
+         WHEN $35::bool THEN 0::smallint
+         WHEN ($29::smallint = 0 AND x.email IS NOT NULL) OR ($29::smallint = 1 AND x.mobile IS NOT NULL)
+           OR ($29::smallint >= 2 AND (x.email IS NOT NULL OR x.mobile IS NOT NULL)) THEN 0::smallint
+         ELSE 1::smallint END AS rem_status
+  FROM (SELECT t.ord, t.id, t.recipient, t.main_oid, t.rem_oid,
+               CASE WHEN $34::bool THEN NULL ELSE c.email END AS email,
+               CASE WHEN $34::bool THEN NULL ELSE c.mobile END AS mobile,
+               COALESCE(c.reserved, false) AND NOT COALESCE($19::bool, false)
+                 AND t.recipient LIKE 'urn:altinn:person:identifier-no:%' AS reserved
+        FROM unnest($10::uuid[], $11::text[], $25::uuid[], $26::uuid[]) WITH ORDINALITY
+               AS t(id, recipient, main_oid, rem_oid, ord)
+        LEFT JOIN LATERAL (SELECT ct.email, ct.mobile, ct.reserved FROM contacts ct
+                           WHERE ct.party = t.recipient OFFSET 0) c ON true) x),
+gate AS (SELECT 1 AS ok WHERE NOT ($33::bool AND EXISTS (SELECT 1 FROM r WHERE r.reserved))),
+idem AS (INSERT INTO idempotency_keys (key, request_hash, correspondence_ids, created)
+         SELECT $23::uuid, $24::bytea, $10::uuid[], $32 FROM gate WHERE $23::uuid IS NOT NULL
+         ON CONFLICT (key) DO NOTHING RETURNING key),
+go AS MATERIALIZED (SELECT 1 AS ok FROM gate WHERE $23::uuid IS NULL OR EXISTS (SELECT 1 FROM idem)),
+ins_content AS (
+  INSERT INTO correspondence_contents (id, language, message_title, message_summary, message_body,
+    reply_options, property_list, external_references, notification, created)
+  SELECT $1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9::jsonb, $32 FROM go),
+ins_corr AS (
+  INSERT INTO correspondences (id, content_id, resource_id, recipient, sender, service_owner_id,
+    senders_reference, message_sender, requested_publish_time, due_date_time, ignore_reservation,
+    is_confirmation_needed, is_confidential, allow_forwarding, idempotent_key, created)
+  SELECT r.id, $1, $12, r.recipient, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $32
+  FROM r CROSS JOIN go),
+ins_status AS (
+  INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
+  SELECT r.id, s.status, s.txt, $32, $36 FROM r CROSS JOIN go
+  CROSS JOIN LATERAL (VALUES (0::smallint, 'Initialized'),
+    (CASE WHEN r.reserved THEN 10 ELSE 1 END::smallint,
+     CASE WHEN r.reserved THEN 'Reserved' ELSE 'ReadyForPublish' END)) s(status, txt)),
+ins_orders AS (
+  INSERT INTO notification_orders (id, correspondence_id, is_reminder, template, channel,
+    requested_send_time, recipient, email_address, mobile_number, status, created)
+  SELECT o.oid, r.id, o.rem, $27, o.ch, o.t, r.recipient, r.email, r.mobile, o.st, $32
+  FROM r CROSS JOIN go
+  CROSS JOIN LATERAL (VALUES (r.main_oid, false, $28::smallint, $30::timestamptz, r.main_status),
+                             (r.rem_oid, true, $29::smallint, $31::timestamptz, r.rem_status))
+                      o(oid, rem, ch, t, st)
+  WHERE o.st IS NOT NULL),
+ins_jobs AS (
+  INSERT INTO jobs (task, ref_id, run_at, created)
+  SELECT 'correspondence.publish', r.id, GREATEST($17, $32), $32 FROM r CROSS JOIN go)
+SELECT r.reserved, r.main_status, r.rem_status, EXISTS (SELECT 1 FROM go) AS written
+FROM r ORDER BY r.ord
+"""
+
+
+async def insert_initialize(conn: asyncpg.Connection | asyncpg.Pool, args: list[Any]) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(INSERT_INITIALIZE, *args)
+    return rows
+
+
+async def find_idempotency_key(
+    conn: asyncpg.Connection | asyncpg.Pool, key: uuid.UUID
+) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT request_hash, correspondence_ids FROM idempotency_keys WHERE key = $1", key
+    )
+    return row
+
+
+async def initialized_results(
+    conn: asyncpg.Connection | asyncpg.Pool, ids: list[uuid.UUID]
+) -> list[asyncpg.Record]:
+    """What an Initialize answered for these correspondences: recipient, first status, orders."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT c.id, c.recipient,
+             COALESCE((SELECT max(s.status) FROM correspondence_statuses s
+                       WHERE s.correspondence_id = c.id AND s.status IN (1, 10)
+                         AND s.status_changed = c.created), 0) AS status,
+             ARRAY(SELECT o.id FROM notification_orders o WHERE o.correspondence_id = c.id
+                   ORDER BY o.is_reminder) AS order_ids,
+             ARRAY(SELECT o.is_reminder FROM notification_orders o WHERE o.correspondence_id = c.id
+                   ORDER BY o.is_reminder) AS order_reminders,
+             ARRAY(SELECT o.status FROM notification_orders o WHERE o.correspondence_id = c.id
+                   ORDER BY o.is_reminder) AS order_statuses
+           FROM unnest($1::uuid[]) WITH ORDINALITY u(id, ord)
+           JOIN correspondences c ON c.id = u.id
+           ORDER BY u.ord""",
+        ids,
+    )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class StatusRow:
+    status: int
+    status_text: str
+    status_changed: datetime
+    id: int
+
+
+async def get_correspondence(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
+                  ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
+                  ct.external_references::text AS external_references,
+                  ct.notification::text AS notification_request
+           FROM correspondences c JOIN correspondence_contents ct ON ct.id = c.content_id
+           WHERE c.id = $1""",
+        cid,
+    )
+    return row
+
+
+async def get_status_history(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> list[StatusRow]:
+    rows = await conn.fetch(
+        """SELECT status, status_text, status_changed, id FROM correspondence_statuses
+           WHERE correspondence_id = $1 ORDER BY status_changed, id""",
+        cid,
+    )
+    return [StatusRow(r["status"], r["status_text"], r["status_changed"], r["id"]) for r in rows]
+
+
+async def get_notification_orders(
+    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT id, is_reminder, template, channel, requested_send_time, recipient, email_address,
+                  mobile_number, status, processing_status, created
+           FROM notification_orders WHERE correspondence_id = $1 ORDER BY is_reminder, created, id""",
+        cid,
+    )
+    return rows
+
+
+# --- publishing ---------------------------------------------------------------------------------
+
+
+async def lock_for_publish(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT c.id, c.recipient, c.ignore_reservation,
+                  COALESCE(ct.reserved, false) AS reserved,
+                  EXISTS (SELECT 1 FROM correspondence_statuses s WHERE s.correspondence_id = c.id
+                          AND s.status = 1) AS ready,
+                  EXISTS (SELECT 1 FROM correspondence_statuses s WHERE s.correspondence_id = c.id
+                          AND s.status IN (2, 7, 8, 11)) AS settled
+           FROM correspondences c
+           LEFT JOIN contacts ct ON ct.party = c.recipient
+           WHERE c.id = ANY($1::uuid[])
+           ORDER BY c.id
+           FOR UPDATE OF c""",
+        ids,
+    )
+    return rows
+
+
+async def append_statuses(
+    conn: asyncpg.Connection,
+    ids: list[uuid.UUID],
+    statuses: list[int],
+    texts: list[str],
+    at: datetime,
+) -> None:
+    if not ids:
+        return
+    await conn.execute(
+        """INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed)
+           SELECT * , $4::timestamptz FROM unnest($1::uuid[], $2::smallint[], $3::text[])""",
+        ids, statuses, texts, at,
+    )
+
+
+async def mark_published(conn: asyncpg.Connection, ids: list[uuid.UUID], at: datetime) -> None:
+    if ids:
+        await conn.execute(
+            "UPDATE correspondences SET published = $2 WHERE id = ANY($1::uuid[])", ids, at
+        )

@@ -1,0 +1,283 @@
+"""Initialize: one correspondence per recipient, written by one statement (api.md §3.1)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from correspondence.auth.caller import Caller
+from correspondence.correspondence import errors
+from correspondence.correspondence import repository as repo
+from correspondence.correspondence.schemas import (
+    STATUS_NAMES,
+    InitializeCorrespondencesExt,
+    ReferenceTypeExt,
+)
+from correspondence.kit import clock
+from correspondence.kit.ids import new_id, new_ids
+from correspondence.kit.text import (
+    ORG_URN,
+    PERSON_URN,
+    is_https_url,
+    is_markdown,
+    is_plain_text,
+    normalise_recipient,
+    strip_resource_prefix,
+)
+from correspondence.notification.rules import NotificationPlan, parse_template, validate_notification
+from correspondence.registry.cache import ResourceCache
+
+_LANGUAGES = ("nb", "nn", "en")
+_ORDER_STATUS = ("Success", "MissingContact", "Failure")
+
+
+@dataclass(frozen=True)
+class InitializeResult:
+    body: dict[str, Any]
+    replayed: bool
+    created: int
+
+
+def _request_hash(request: InitializeCorrespondencesExt, resource_id: str) -> bytes:
+    canonical = request.model_dump(mode="json", by_alias=True)
+    canonical["correspondence"]["resourceId"] = resource_id
+    canonical.pop("idempotentKey", None)
+    return hashlib.blake2b(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+
+
+def _check_external_references(request: InitializeCorrespondencesExt) -> None:
+    refs = request.correspondence.externalReferences or []
+    kinds = [r.referenceType for r in refs]
+    if kinds.count(ReferenceTypeExt.DialogportenTransmissionType) > 1:
+        raise errors.ONE_TRANSMISSION_TYPE()
+    has_dialog = ReferenceTypeExt.DialogportenDialogId in kinds
+    if ReferenceTypeExt.DialogportenTransmissionType in kinds and not has_dialog:
+        raise errors.TRANSMISSION_TYPE_NEEDS_DIALOG()
+    for ref in refs:
+        if ref.referenceType is ReferenceTypeExt.DialogportenDialogId:
+            try:
+                dialog = uuid.UUID(ref.referenceValue)
+            except (ValueError, AttributeError, TypeError):
+                raise errors.DIALOG_ID_INVALID() from None
+            if dialog.int == 0:
+                raise errors.DIALOG_ID_INVALID()
+            # There is no Dialogporten here (DESIGN decision 7): no dialog can be found.
+            raise errors.DIALOG_NOT_FOUND()
+
+
+async def initialize_correspondences(
+    *,
+    pool: asyncpg.Pool,
+    resources: ResourceCache,
+    caller: Caller,
+    request: InitializeCorrespondencesExt,
+    reminder_delay: timedelta,
+) -> InitializeResult:
+    corr = request.correspondence
+    content = corr.content
+    now = clock.now()
+    if corr.notification is not None:
+        parse_template(corr.notification.notificationTemplate)  # an undefined number fails first
+    key = request.idempotentKey
+    if key is not None and len(request.recipients) > 1:
+        raise errors.IDEMPOTENT_KEY_MULTIPLE()
+
+    resource_id = strip_resource_prefix(corr.resourceId)
+    request_hash = _request_hash(request, resource_id) if key is not None else b""
+    if key is not None:
+        replay = await _replay(pool, key, request_hash)
+        if replay is not None:
+            return replay
+
+    resource = await resources.get(pool, resource_id)
+    if resource is None:
+        raise errors.RESOURCE_UNKNOWN()
+    if caller.org is None or caller.org != resource.owner_org:
+        raise errors.NO_ACCESS()
+    has_dialog = any(
+        r.referenceType is ReferenceTypeExt.DialogportenDialogId for r in corr.externalReferences or []
+    )
+    if not (
+        resource.resource_type == "CorrespondenceService"
+        or (resource.resource_type == "AltinnApp" and has_dialog)
+    ):
+        raise errors.RESOURCE_TYPE()
+    if resource.resource_type != "AltinnApp":
+        if resource.confidential == "Confidential" and not corr.isConfidential:
+            raise errors.CONFIDENTIAL_REQUIRED()
+        if corr.isConfidential and resource.confidential == "NotConfidential":
+            raise errors.NOT_CONFIDENTIAL_RESOURCE()
+    if corr.allowForwarding and resource.min_auth_level > 0:
+        raise errors.FORWARDING_AUTH_LEVEL()
+
+    recipients = [normalise_recipient(r) for r in request.recipients]
+    if len(set(recipients)) != len(recipients):
+        raise errors.RECIPIENTS_NOT_UNIQUE()
+    if corr.isConfirmationNeeded and corr.dueDateTime is None:
+        raise errors.DUE_REQUIRED()
+
+    publish_time = corr.requestedPublishTime or now
+    if corr.dueDateTime is not None:
+        if corr.dueDateTime < now:
+            raise errors.DUE_BEFORE_TODAY()
+        if corr.dueDateTime < publish_time:
+            raise errors.DUE_BEFORE_PUBLISH()
+
+    language = content.language if content.language and content.language.strip() else "nb"
+    if language.lower() not in _LANGUAGES:
+        raise errors.INVALID_LANGUAGE()
+    if not content.messageTitle.strip():
+        raise errors.TITLE_EMPTY()
+    if not is_plain_text(content.messageTitle):
+        raise errors.TITLE_NOT_PLAIN()
+    if not is_markdown(content.messageBody):
+        raise errors.BODY_NOT_MARKDOWN()
+    if not content.messageBody.strip():
+        raise errors.BODY_EMPTY()
+    if corr.messageSender and not is_plain_text(corr.messageSender):
+        raise errors.MESSAGE_SENDER_NOT_PLAIN()
+
+    _check_external_references(request)
+
+    if request.existingAttachments:
+        # No attachment can exist yet: attachments arrive with their own slice.
+        raise errors.EXISTING_ATTACHMENT_NOT_FOUND()
+    if len(content.attachments) > 100:
+        raise errors.TOO_MANY_ATTACHMENTS()
+    if content.attachments:
+        raise errors.ATTACHMENT_MISMATCH()
+
+    for option in corr.replyOptions:
+        if not is_https_url(option.linkURL):
+            raise errors.REPLY_OPTIONS_INVALID()
+
+    plan: NotificationPlan | None = None
+    if corr.notification is not None:
+        plan = validate_notification(corr.notification, language=language, recipient_count=len(recipients))
+
+    n = len(recipients)
+    ids = new_ids(n)
+    content_id = new_id()
+    main_oids: list[uuid.UUID] | None = None
+    rem_oids: list[uuid.UUID | None] | None = None
+    main_time = max(publish_time, now)
+    reminder_time = main_time + reminder_delay
+    if plan is not None:
+        main_oids = new_ids(n)
+        rem_oids = list(new_ids(n)) if plan.send_reminder else [None] * n
+    else:
+        main_oids = [None] * n  # type: ignore[list-item]
+        rem_oids = [None] * n
+
+    args: list[Any] = [
+        content_id,
+        language,
+        content.messageTitle,
+        content.messageSummary or "",
+        content.messageBody,
+        orjson.dumps([o.model_dump(by_alias=True) for o in corr.replyOptions]).decode(),
+        orjson.dumps(corr.propertyList).decode(),
+        orjson.dumps(
+            [
+                {"referenceValue": r.referenceValue, "referenceType": r.referenceType.name}
+                for r in corr.externalReferences or []
+            ]
+        ).decode(),
+        orjson.dumps(plan.stored).decode() if plan is not None else None,
+        ids,
+        recipients,
+        resource_id,
+        ORG_URN + resource.owner_org,
+        resource.owner_org,
+        corr.sendersReference,
+        corr.messageSender,
+        publish_time,
+        corr.dueDateTime,
+        corr.ignoreReservation,
+        corr.isConfirmationNeeded,
+        corr.isConfidential,
+        corr.allowForwarding,
+        key,
+        request_hash,
+        main_oids,
+        rem_oids,
+        plan.template if plan is not None else None,
+        plan.channel if plan is not None else 0,
+        plan.reminder_channel if plan is not None else 0,
+        main_time,
+        reminder_time,
+        now,
+        n == 1,
+        plan.override_registered if plan is not None else False,
+        bool(plan.custom_recipients) if plan is not None else False,
+        _caller_party(caller),
+    ]
+    rows = await repo.insert_initialize(pool, args)
+    if not rows or not rows[0]["written"]:
+        if n == 1 and rows and rows[0]["reserved"]:
+            raise errors.RECIPIENT_RESERVED(recipient=recipients[0])
+        if key is not None:
+            replay = await _replay(pool, key, request_hash)
+            if replay is not None:
+                return replay
+        raise errors.IDEMPOTENT_KEY_USED()
+
+    items = []
+    for i, row in enumerate(rows):
+        notifications: list[dict[str, Any]] = []
+        if row["main_status"] is not None:
+            notifications.append(
+                {"orderId": str(main_oids[i]), "isReminder": False, "status": _ORDER_STATUS[row["main_status"]]}
+            )
+        if row["rem_status"] is not None:
+            notifications.append(
+                {"orderId": str(rem_oids[i]), "isReminder": True, "status": _ORDER_STATUS[row["rem_status"]]}
+            )
+        items.append(
+            {
+                "correspondenceId": str(ids[i]),
+                "status": "Reserved" if row["reserved"] else "ReadyForPublish",
+                "recipient": recipients[i],
+                "notifications": notifications,
+            }
+        )
+    return InitializeResult({"correspondences": items, "attachmentIds": []}, replayed=False, created=n)
+
+
+def _caller_party(caller: Caller) -> str | None:
+    if caller.org is not None:
+        return ORG_URN + caller.org
+    if caller.pid is not None:
+        return PERSON_URN + caller.pid
+    return None
+
+
+async def _replay(pool: asyncpg.Pool, key: uuid.UUID, request_hash: bytes) -> InitializeResult | None:
+    """The same key and payload → the original answer again; another payload → 409 (DESIGN 2)."""
+    found = await repo.find_idempotency_key(pool, key)
+    if found is None:
+        return None
+    if bytes(found["request_hash"]) != request_hash:
+        raise errors.IDEMPOTENT_KEY_USED()
+    rows = await repo.initialized_results(pool, list(found["correspondence_ids"]))
+    items = []
+    for row in rows:
+        notifications = [
+            {"orderId": str(oid), "isReminder": rem, "status": _ORDER_STATUS[st]}
+            for oid, rem, st in zip(row["order_ids"], row["order_reminders"], row["order_statuses"], strict=True)
+        ]
+        items.append(
+            {
+                "correspondenceId": str(row["id"]),
+                "status": STATUS_NAMES[row["status"]],
+                "recipient": row["recipient"],
+                "notifications": notifications,
+            }
+        )
+    return InitializeResult({"correspondences": items, "attachmentIds": []}, replayed=True, created=0)

@@ -1,0 +1,44 @@
+"""Publish: Initialized → ReadyForPublish → Published, or Failed with the reason (behaviour.md §2)."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from correspondence.correspondence import repository as repo
+from correspondence.kit import clock
+
+
+async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
+    """Set-based: one lock query and one insert for the whole batch; already settled ones are skipped."""
+    if not ids:
+        return
+    rows = await repo.lock_for_publish(conn, ids)
+    now = clock.now()
+    status_ids: list[uuid.UUID] = []
+    statuses: list[int] = []
+    texts: list[str] = []
+    published: list[uuid.UUID] = []
+    for row in rows:
+        if row["settled"]:
+            continue  # published, purged or failed already: publishing runs once
+        cid = row["id"]
+        person = row["recipient"].startswith("urn:altinn:person:identifier-no:")
+        if person and row["reserved"] and not row["ignore_reservation"]:
+            status_ids.append(cid)
+            statuses.append(repo.FAILED)
+            texts.append(
+                f"Recipient of {cid} has been set to reserved in kontakt- og reserverasjonsregisteret ('KRR')"
+            )
+            continue
+        if not row["ready"]:
+            status_ids.append(cid)
+            statuses.append(repo.READY_FOR_PUBLISH)
+            texts.append("ReadyForPublish")
+        status_ids.append(cid)
+        statuses.append(repo.PUBLISHED)
+        texts.append("Published")
+        published.append(cid)
+    await repo.append_statuses(conn, status_ids, statuses, texts, now)
+    await repo.mark_published(conn, published, now)

@@ -1,0 +1,1 @@
+"""Health: the service answers when its database answers."""

@@ -1,0 +1,1 @@
+"""Plumbing with no domain words: database, jobs, errors, time, ids, logging."""

@@ -1,0 +1,85 @@
+"""PostgreSQL: the configured server, or an embedded one (pgserver) under the data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+log = logging.getLogger("correspondence.db")
+
+DB_NAME = "correspondence"
+
+
+def embedded_server_url(data_dir: Path, database: str = DB_NAME) -> str:
+    """Start (or join) the embedded PostgreSQL under data_dir and return a URL for `database`."""
+    import pgserver  # imported lazily: only the embedded default needs it
+
+    pgdata = (data_dir / "pgdata").resolve()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    if database != "postgres":
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        if "1 row" not in exists:
+            server.psql(f'CREATE DATABASE "{database}";')
+    uri: str = server.get_uri(database)
+    return uri
+
+
+def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+    return database_url or embedded_server_url(data_dir)
+
+
+def with_database(url: str, database: str) -> str:
+    """The same server URL, pointing at another database."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release: we keep no per-connection state."""
+
+
+async def create_pool(url: str, size: int) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=size,
+        reset=_no_reset,
+        # Plan each big statement once: planning the Initialize CTE costs more than running it,
+        # and a custom plan at 500 recipients would hash the whole contact registry.
+        server_settings={"plan_cache_mode": "force_generic_plan"},
+        command_timeout=60,
+    )
+    assert pool is not None
+    return pool
+
+
+@asynccontextmanager
+async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """The caller owns the transaction: commit on success, roll back on any error."""
+    async with pool.acquire() as conn, conn.transaction():
+        yield conn
+
+
+async def wait_for_database(url: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            conn = await asyncpg.connect(url)
+            await conn.close()
+            return
+        except (OSError, asyncpg.PostgresError) as exc:
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"database not reachable: {exc}") from exc
+            await asyncio.sleep(0.5)
+
+
+Record = asyncpg.Record
+Json = dict[str, Any]

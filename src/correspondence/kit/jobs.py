@@ -1,0 +1,173 @@
+"""Jobs in PostgreSQL: enqueued in the caller's transaction, claimed with SKIP LOCKED under a
+lease, run in batches, retried with backoff. A worker that dies leaves its jobs leased; when the
+lease runs out another worker takes them again, so no job is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+import orjson
+
+from correspondence.kit import clock
+
+log = logging.getLogger("correspondence.jobs")
+
+QUEUED, RUNNING, DONE, FAILED = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    task: str
+    ref_id: uuid.UUID | None
+    payload: dict[str, Any] | None
+    attempts: int
+
+
+Handler = Callable[[asyncpg.Connection, list[Job]], Awaitable[None]]
+
+
+async def enqueue(
+    conn: asyncpg.Connection,
+    task: str,
+    *,
+    ref_id: uuid.UUID | None = None,
+    run_at: datetime | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO jobs (task, ref_id, payload, run_at, created) VALUES ($1, $2, $3::jsonb, $4, $5)",
+        task,
+        ref_id,
+        orjson.dumps(payload).decode() if payload is not None else None,
+        run_at or clock.now(),
+        clock.now(),
+    )
+
+
+_CLAIM = """
+WITH due AS (
+  SELECT id FROM jobs WHERE status = 0 AND run_at <= $1 ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+expired AS (
+  SELECT id FROM jobs WHERE status = 1 AND locked_until < $1 LIMIT $3 FOR UPDATE SKIP LOCKED)
+UPDATE jobs SET status = 1, attempts = attempts + 1, locked_until = $2
+WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
+RETURNING id, task, ref_id, payload::text AS payload, attempts
+"""
+
+
+def backoff(attempts: int) -> timedelta:
+    return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
+
+
+class Worker:
+    """Runs registered handlers for due jobs until stopped."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        poll_seconds: float = 0.5,
+        batch_size: int = 500,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 10,
+    ) -> None:
+        self._pool = pool
+        self._handlers: dict[str, Handler] = {}
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self._lease = timedelta(seconds=lease_seconds)
+        self._max_attempts = max_attempts
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def register(self, task: str, handler: Handler) -> None:
+        self._handlers[task] = handler
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                worked = await self.run_once()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("job poll failed: %s", exc)
+                worked = 0
+            if worked == 0 and not self._stopping:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                except TimeoutError:
+                    pass
+
+    async def claim(self) -> list[Job]:
+        now = clock.now()
+        rows = await self._pool.fetch(_CLAIM, now, now + self._lease, self._batch)
+        return [
+            Job(r["id"], r["task"], r["ref_id"], orjson.loads(r["payload"]) if r["payload"] else None,
+                r["attempts"])
+            for r in rows
+        ]
+
+    async def run_once(self) -> int:
+        """Claim one batch of due jobs and run it; returns how many jobs were claimed."""
+        jobs = await self.claim()
+        by_task: dict[str, list[Job]] = {}
+        for job in jobs:
+            by_task.setdefault(job.task, []).append(job)
+        for task, batch in by_task.items():
+            await self._run_batch(task, batch)
+        return len(jobs)
+
+    async def _run_batch(self, task: str, batch: list[Job]) -> None:
+        handler = self._handlers.get(task)
+        if handler is None:
+            await self._fail(batch, f"no handler for task {task}")
+            return
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await handler(conn, batch)
+                await self._done(conn, batch)
+            return
+        except Exception as exc:  # a job's failure must never stop the worker
+            if len(batch) > 1:
+                log.warning("batch of %s %s jobs failed (%s); running them one by one", len(batch), task, exc)
+                for job in batch:
+                    await self._run_batch(task, [job])
+                return
+            log.exception("job %s (%s) failed", batch[0].id, task)
+            await self._fail(batch, f"{type(exc).__name__}: {exc}")
+
+    async def _done(self, conn: asyncpg.Connection, batch: list[Job]) -> None:
+        await conn.execute(
+            "UPDATE jobs SET status = 2, finished = $2, locked_until = NULL WHERE id = ANY($1::bigint[])",
+            [j.id for j in batch],
+            clock.now(),
+        )
+
+    async def _fail(self, batch: list[Job], error: str) -> None:
+        now = clock.now()
+        for job in batch:
+            final = job.attempts >= self._max_attempts
+            await self._pool.execute(
+                """UPDATE jobs SET status = $2, run_at = $3, last_error = $4, locked_until = NULL,
+                          finished = CASE WHEN $2 = 3 THEN $5 ELSE NULL END
+                   WHERE id = $1""",
+                job.id,
+                FAILED if final else QUEUED,
+                now + backoff(job.attempts),
+                error[:2000],
+                now,
+            )

@@ -1,0 +1,111 @@
+"""Pure ASGI middleware (no per-request task): trace id, access log, security headers and
+Accept negotiation per RFC 9110."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from correspondence.kit.logs import trace_id_var
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+access_log = logging.getLogger("correspondence.access")
+
+_NOT_ACCEPTABLE = (
+    b"This endpoint does not support the requested Accept header. "
+    b"Supported Accept headers are: application/json, */*."
+)
+
+
+def _trace_id(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"traceparent":
+            parts = value.decode("latin-1").split("-")
+            if len(parts) == 4 and len(parts[1]) == 32:
+                return f"00-{parts[1]}-{os.urandom(8).hex()}-01"
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+def accepts_json(accept: str) -> bool:
+    """True when any media range in Accept (with q > 0) admits application/json."""
+    for item in accept.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        media = parts[0].lower()
+        q = 1.0
+        for param in parts[1:]:
+            if param.lower().startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        if q <= 0:
+            continue
+        if media in ("*/*", "application/*", "application/json", "application/problem+json", "text/json"):
+            return True
+        if media.startswith("application/") and media.endswith("+json"):
+            return True
+    return False
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp, *, log_requests: bool = True, json_prefix: str = "/correspondence/api/v1/") -> None:
+        self.app = app
+        self.log_requests = log_requests
+        self.json_prefix = json_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        trace = _trace_id(headers)
+        token = trace_id_var.set(trace)
+        started = time.perf_counter()
+        status_holder = [500]
+        path: str = scope["path"]
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                out = message.setdefault("headers", [])
+                out.append((b"x-content-type-options", b"nosniff"))
+                out.append((b"cache-control", b"no-store"))
+                out.append((b"x-trace-id", trace.encode()))
+            await send(message)
+
+        try:
+            if path.startswith(self.json_prefix):
+                for name, value in headers:
+                    if name == b"accept" and not accepts_json(value.decode("latin-1")):
+                        await send_wrapper(
+                            {
+                                "type": "http.response.start",
+                                "status": 406,
+                                "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                            }
+                        )
+                        await send({"type": "http.response.body", "body": _NOT_ACCEPTABLE})
+                        return
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            if self.log_requests:
+                access_log.info(
+                    "request",
+                    extra={
+                        "fields": {
+                            "method": scope["method"],
+                            "path": path,
+                            "status": status_holder[0],
+                            "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                        }
+                    },
+                )
+            trace_id_var.reset(token)

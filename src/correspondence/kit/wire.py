@@ -1,0 +1,155 @@
+"""Wire-model helpers: case-insensitive property names, enums by name or number, and
+pydantic errors rendered as the reference's validation messages (api.md §1.2, §1.6.2)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from correspondence.kit.errors import FieldError, ValidationProblem
+
+_LIMITS: dict[str, tuple[int, int]] = {}
+
+
+def Text(alias: str, min_len: int = 0, max_len: int = 0) -> Any:  # noqa: N802 - reads like a type
+    """A string field with the reference's length limits; remembered for error messages."""
+    if max_len:
+        _LIMITS[alias] = (min_len, max_len)
+    return Field(
+        ... if min_len > 0 else None,
+        alias=alias,
+        min_length=min_len or None,
+        max_length=max_len or None,
+    )
+
+
+class WireModel(BaseModel):
+    """Accepts property names in any case (real clients send `Correspondence`, `SendReminder`)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=False)
+    _ci_aliases: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls._ci_aliases = {
+            (f.alias or name).lower(): (f.alias or name) for name, f in cls.model_fields.items()
+        }
+
+    @model_validator(mode="before")
+    @classmethod
+    def _case_insensitive(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        aliases = cls._ci_aliases
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            canonical = aliases.get(key.lower(), key) if isinstance(key, str) else key
+            if canonical in out and canonical != key:
+                continue  # an exact-case key wins over a differently-cased duplicate
+            out[canonical] = value
+        return out
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def wire_enum(enum_cls: type[E], *, numbers: dict[int, str] | None = None) -> Any:
+    """An enum read as a name (any case) or an integer, written as its name."""
+    names = {member.name.lower(): member for member in enum_cls}
+    by_number = numbers or {i: m.name for i, m in enumerate(enum_cls)}
+
+    def parse(value: Any) -> Any:
+        if isinstance(value, enum_cls):
+            return value
+        if isinstance(value, bool):
+            raise PydanticCustomError("enum_value", "The value '{v}' is not valid.", {"v": value})
+        if isinstance(value, int) and value in by_number:
+            return enum_cls[by_number[value]]
+        if isinstance(value, str):
+            key = value.strip().lower()
+            if key in names:
+                return names[key]
+            if key.lstrip("-").isdigit() and int(key) in by_number:
+                return enum_cls[by_number[int(key)]]
+        raise PydanticCustomError("enum_value", "The value '{v}' is not valid.", {"v": value})
+
+    return Annotated[enum_cls, BeforeValidator(parse), PlainSerializer(lambda m: m.name)]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _csharp(segment: str | int) -> str:
+    if isinstance(segment, int):
+        return f"[{segment}]"
+    return segment[:1].upper() + segment[1:]
+
+
+def _key(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        piece = _csharp(part)
+        out += piece if piece.startswith("[") or not out else "." + piece
+    return out
+
+
+def _message(err: Any, loc: tuple[str | int, ...]) -> str:
+    kind = err["type"]
+    last = next((p for p in reversed(loc) if isinstance(p, str)), "")
+    prop = _csharp(last) if last else "request"
+    if kind == "missing":
+        return f"The {prop} field is required."
+    if kind in ("string_too_short", "string_too_long"):
+        low, high = _LIMITS.get(last, (err.get("ctx", {}).get("min_length", 0), 0))
+        if not high:
+            high = err.get("ctx", {}).get("max_length", 0)
+        if low > 0:
+            return (
+                f"The field {prop} must be a string with a minimum length of {low} "
+                f"and a maximum length of {high}."
+            )
+        return f"The field {prop} must be a string with a maximum length of {high}."
+    if kind == "custom" or kind == "value_error" and "ctx" in err and "error" in err["ctx"]:
+        return str(err["ctx"]["error"]) if kind == "value_error" else str(err["msg"])
+    if kind in ("enum_value",):
+        return str(err["msg"])
+    if kind == "json_invalid":
+        return "The JSON value is not valid: " + str(err.get("ctx", {}).get("error", ""))
+    value = err.get("input")
+    if isinstance(value, (str, int, float, bool)):
+        return f"The value '{value}' is not valid for {prop}."
+    return f"The JSON value could not be converted for {prop}."
+
+
+def to_validation_problem(exc: ValidationError, root: tuple[str, ...] = ()) -> ValidationProblem:
+    problem = ValidationProblem()
+    for err in exc.errors(include_url=False):
+        loc = root + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # discriminator / before-validator segments are not properties
+        loc = tuple(p for p in loc if p not in ("dict[str,str]",))
+        if err["type"] == "json_invalid":
+            problem.errors.append(FieldError("$", _message(err, loc)))
+            continue
+        problem.errors.append(FieldError(_key(loc) or "$", _message(err, loc)))
+    return problem

@@ -1,0 +1,1 @@
+"""The notification slice: order rules at initialize (sending comes later)."""

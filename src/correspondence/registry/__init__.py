@@ -1,0 +1,1 @@
+"""Local registries: resources (owner), parties (names), contacts (like KRR), delegations."""
