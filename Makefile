@@ -1,0 +1,47 @@
+# Every developer verb. `make help` lists them.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: help setup run test lint format bench fuzz clean
+
+help: ## list the verbs
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
+	@python3 -m venv $(VENV) 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv $(VENV); \
+	  else echo "python3 -m venv failed: install python3-venv"; exit 1; fi; }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the service with its test tools
+
+run: $(STAMP) ## run API + worker on embedded defaults (PostgreSQL under ./.correspondence)
+	$(VENV)/bin/correspondence serve
+
+test: $(STAMP) ## run the whole test suite (embedded PostgreSQL, or CORRESPONDENCE_TEST_DATABASE_URL)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+format: $(STAMP) ## apply ruff's formatting and fixes
+	$(VENV)/bin/ruff format src tests bench
+	$(VENV)/bin/ruff check --fix src tests bench
+
+fuzz: $(STAMP) ## schemathesis, driven by the official OpenAPI document, against a running service
+	$(VENV)/bin/pytest -q tests/test_schemathesis.py
+
+bench: $(STAMP) ## Initialize load benchmark; writes bench/RESULTS.md (needs wrk: installed if missing)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) bench/initialize.py
+
+clean: ## remove the virtual environment and local data
+	rm -rf $(VENV) .correspondence
