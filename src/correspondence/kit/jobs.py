@@ -162,8 +162,8 @@ class Worker:
         for job in batch:
             final = job.attempts >= self._max_attempts
             await self._pool.execute(
-                """UPDATE jobs SET status = $2, run_at = $3, last_error = $4, locked_until = NULL,
-                          finished = CASE WHEN $2 = 3 THEN $5 ELSE NULL END
+                """UPDATE jobs SET status = $2::smallint, run_at = $3, last_error = $4, locked_until = NULL,
+                          finished = CASE WHEN $2::smallint = 3 THEN $5::timestamptz ELSE NULL END
                    WHERE id = $1""",
                 job.id,
                 FAILED if final else QUEUED,
