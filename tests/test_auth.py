@@ -38,37 +38,58 @@ async def test_malformed_token_is_401(client: httpx.AsyncClient, sender: Sender)
 
 
 async def test_expired_token_is_401(client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer) -> None:
-    token = dev_issuer.mint(scope="altinn:correspondence.write", org=sender.org,
-                            extra={"exp": int(time.time()) - 1})
+    token = dev_issuer.mint(
+        scope="altinn:correspondence.write", org=sender.org, extra={"exp": int(time.time()) - 1}
+    )
     assert (await call(client, sender, token)).status_code == 401
 
 
-async def test_token_without_exp_is_401(client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer) -> None:
-    claims = jwt.decode(dev_issuer.mint(scope="altinn:correspondence.write", org=sender.org),
-                        options={"verify_signature": False})
+async def test_token_without_exp_is_401(
+    client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer
+) -> None:
+    claims = jwt.decode(
+        dev_issuer.mint(scope="altinn:correspondence.write", org=sender.org),
+        options={"verify_signature": False},
+    )
     del claims["exp"]
     token = jwt.encode(claims, dev_issuer._key, algorithm="RS256", headers={"kid": dev_issuer.kid})
     assert (await call(client, sender, token)).status_code == 401
 
 
-async def test_token_signed_by_another_key_is_401(client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer) -> None:
+async def test_token_signed_by_another_key_is_401(
+    client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer
+) -> None:
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    claims = {"iss": dev_issuer.issuer, "exp": int(time.time()) + 60, "scope": "altinn:correspondence.write",
-              "urn:altinn:orgNumber": sender.org}
+    claims = {
+        "iss": dev_issuer.issuer,
+        "exp": int(time.time()) + 60,
+        "scope": "altinn:correspondence.write",
+        "urn:altinn:orgNumber": sender.org,
+    }
     token = jwt.encode(claims, other, algorithm="RS256", headers={"kid": dev_issuer.kid})
     assert (await call(client, sender, token)).status_code == 401
 
 
 async def test_untrusted_issuer_is_401(client: httpx.AsyncClient, sender: Sender) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    claims = {"iss": "https://evil.example/", "exp": int(time.time()) + 60, "scope": "altinn:correspondence.write",
-              "urn:altinn:orgNumber": sender.org}
+    claims = {
+        "iss": "https://evil.example/",
+        "exp": int(time.time()) + 60,
+        "scope": "altinn:correspondence.write",
+        "urn:altinn:orgNumber": sender.org,
+    }
     assert (await call(client, sender, jwt.encode(claims, key, algorithm="RS256"))).status_code == 401
 
 
-async def test_unsigned_and_hmac_tokens_are_401(client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer) -> None:
-    claims = {"iss": dev_issuer.issuer, "exp": int(time.time()) + 60, "scope": "altinn:correspondence.write",
-              "urn:altinn:orgNumber": sender.org}
+async def test_unsigned_and_hmac_tokens_are_401(
+    client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer
+) -> None:
+    claims = {
+        "iss": dev_issuer.issuer,
+        "exp": int(time.time()) + 60,
+        "scope": "altinn:correspondence.write",
+        "urn:altinn:orgNumber": sender.org,
+    }
     unsigned = jwt.encode(claims, None, algorithm="none")
     assert (await call(client, sender, unsigned)).status_code == 401
     # HS256 keyed with the issuer's public key: the classic algorithm-confusion forgery.
@@ -83,7 +104,9 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-async def test_token_without_write_scope_is_403(client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer) -> None:
+async def test_token_without_write_scope_is_403(
+    client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer
+) -> None:
     token = dev_issuer.mint(scope="altinn:correspondence.read", org=sender.org)
     response = await call(client, sender, token)
     assert response.status_code == 403
@@ -119,7 +142,9 @@ async def test_other_organisation_cannot_see_the_correspondence(
         assert "messageTitle" not in response.text
 
 
-async def test_jwks_of_the_development_issuer_is_served(client: httpx.AsyncClient, dev_issuer: DevIssuer) -> None:
+async def test_jwks_of_the_development_issuer_is_served(
+    client: httpx.AsyncClient, dev_issuer: DevIssuer
+) -> None:
     response = await client.get("/authentication/api/v1/openid/.well-known/jwks.json")
     assert response.status_code == 200
     assert response.json()["keys"][0]["kid"] == dev_issuer.kid

@@ -37,7 +37,9 @@ async def test_initialize_creates_one_correspondence_per_recipient(
     client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection
 ) -> None:
     person, org = builders.national_id(), builders.org_number()
-    response = await post(client, sender, builders.initialize_body(sender.resource_id, [person, f"0192:{org}"]))
+    response = await post(
+        client, sender, builders.initialize_body(sender.resource_id, [person, f"0192:{org}"])
+    )
     assert response.status_code == 200, response.text
     items = response.json()["correspondences"]
     assert [i["recipient"] for i in items] == [
@@ -54,8 +56,11 @@ async def test_initialize_creates_one_correspondence_per_recipient(
 
 async def test_recipient_formats_are_normalised(client: httpx.AsyncClient, sender: Sender) -> None:
     person, org = builders.national_id(), builders.org_number()
-    recipients = [f"urn:altinn:person:identifier-no:{person}", f"urn:altinn:organization:identifier-no:{org}",
-                  "urn:altinn:person:idporten-email:Someone@Example.no"]
+    recipients = [
+        f"urn:altinn:person:identifier-no:{person}",
+        f"urn:altinn:organization:identifier-no:{org}",
+        "urn:altinn:person:idporten-email:Someone@Example.no",
+    ]
     response = await post(client, sender, builders.initialize_body(sender.resource_id, recipients))
     assert response.status_code == 200, response.text
     assert [i["recipient"] for i in response.json()["correspondences"]] == [
@@ -91,7 +96,9 @@ async def test_the_resource_urn_prefix_is_stripped(client: httpx.AsyncClient, se
 
 
 async def test_content_type_other_than_json_is_415(client: httpx.AsyncClient, sender: Sender) -> None:
-    response = await client.post(INITIALIZE, content=b"<x/>", headers={**sender.headers, "Content-Type": "text/xml"})
+    response = await client.post(
+        INITIALIZE, content=b"<x/>", headers={**sender.headers, "Content-Type": "text/xml"}
+    )
     assert response.status_code == 415
 
 
@@ -100,21 +107,28 @@ async def test_unacceptable_accept_header_is_406(client: httpx.AsyncClient, send
     response = await client.post(INITIALIZE, json=body, headers={**sender.headers, "Accept": "text/html"})
     assert response.status_code == 406
     for accept in ("*/*", "application/*", "application/problem+json", "application/json; q=0.5"):
-        ok = await client.post(INITIALIZE, json=builders.initialize_body(sender.resource_id, [builders.national_id()]),
-                               headers={**sender.headers, "Accept": accept})
+        ok = await client.post(
+            INITIALIZE,
+            json=builders.initialize_body(sender.resource_id, [builders.national_id()]),
+            headers={**sender.headers, "Accept": accept},
+        )
         assert ok.status_code == 200, (accept, ok.text)
 
 
 async def test_malformed_json_is_a_validation_problem(client: httpx.AsyncClient, sender: Sender) -> None:
     response = await client.post(
-        INITIALIZE, content=b'{"correspondence": ', headers={**sender.headers, "Content-Type": "application/json"}
+        INITIALIZE,
+        content=b'{"correspondence": ',
+        headers={**sender.headers, "Content-Type": "application/json"},
     )
     assert response.status_code == 400
     assert response.json()["code"] == "STD-00000"
 
 
 async def test_an_empty_body_is_400(client: httpx.AsyncClient, sender: Sender) -> None:
-    response = await client.post(INITIALIZE, content=b"", headers={**sender.headers, "Content-Type": "application/json"})
+    response = await client.post(
+        INITIALIZE, content=b"", headers={**sender.headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 400
 
 
@@ -156,19 +170,32 @@ async def test_missing_required_fields_name_the_field(client: httpx.AsyncClient,
     assert response.json()["errors"]["Correspondence.SendersReference"]
 
 
-async def test_title_longer_than_255_is_a_validation_problem(client: httpx.AsyncClient, sender: Sender) -> None:
-    body = builders.initialize_body(sender.resource_id, [builders.national_id()], content={"messageTitle": "x" * 256})
+async def test_title_longer_than_255_is_a_validation_problem(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
+    body = builders.initialize_body(
+        sender.resource_id, [builders.national_id()], content={"messageTitle": "x" * 256}
+    )
     messages = validation_messages(await post(client, sender, body))
-    assert "The field MessageTitle must be a string with a minimum length of 1 and a maximum length of 255." in messages
+    assert (
+        "The field MessageTitle must be a string with a minimum length of 1 and a maximum length of 255."
+        in messages
+    )
 
 
-async def test_body_longer_than_30000_is_a_validation_problem(client: httpx.AsyncClient, sender: Sender) -> None:
-    body = builders.initialize_body(sender.resource_id, [builders.national_id()], content={"messageBody": "x" * 30001})
+async def test_body_longer_than_30000_is_a_validation_problem(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
+    body = builders.initialize_body(
+        sender.resource_id, [builders.national_id()], content={"messageBody": "x" * 30001}
+    )
     messages = validation_messages(await post(client, sender, body))
     assert any("MessageBody" in m for m in messages)
 
 
-async def test_summary_longer_than_255_is_a_validation_problem(client: httpx.AsyncClient, sender: Sender) -> None:
+async def test_summary_longer_than_255_is_a_validation_problem(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
     body = builders.initialize_body(
         sender.resource_id, [builders.national_id()], content={"messageSummary": "x" * 256}
     )
@@ -178,10 +205,17 @@ async def test_summary_longer_than_255_is_a_validation_problem(client: httpx.Asy
 
 @pytest.mark.parametrize(
     ("language", "message"),
-    [("nob", "The ISO6391 field must be exactly 2 characters long!"), ("iv", "The language code must be ISO6391 compliant!")],
+    [
+        ("nob", "The ISO6391 field must be exactly 2 characters long!"),
+        ("iv", "The language code must be ISO6391 compliant!"),
+    ],
 )
-async def test_language_attribute_rules(client: httpx.AsyncClient, sender: Sender, language: str, message: str) -> None:
-    body = builders.initialize_body(sender.resource_id, [builders.national_id()], content={"language": language})
+async def test_language_attribute_rules(
+    client: httpx.AsyncClient, sender: Sender, language: str, message: str
+) -> None:
+    body = builders.initialize_body(
+        sender.resource_id, [builders.national_id()], content={"language": language}
+    )
     assert message in validation_messages(await post(client, sender, body))
 
 
@@ -193,21 +227,29 @@ async def test_resource_id_with_colon_is_rejected(client: httpx.AsyncClient, sen
 async def test_property_list_limits(client: httpx.AsyncClient, sender: Sender) -> None:
     many = {f"k{i}": "v" for i in range(11)}
     body = builders.initialize_body(sender.resource_id, [builders.national_id()], propertyList=many)
-    assert "propertyList can contain at most 10 properties" in validation_messages(await post(client, sender, body))
+    assert "propertyList can contain at most 10 properties" in validation_messages(
+        await post(client, sender, body)
+    )
     long_key = {"k" * 51: "v"}
     body = builders.initialize_body(sender.resource_id, [builders.national_id()], propertyList=long_key)
-    assert any(m.startswith("propertyList Key can not be longer than 50") for m in
-               validation_messages(await post(client, sender, body)))
+    assert any(
+        m.startswith("propertyList Key can not be longer than 50")
+        for m in validation_messages(await post(client, sender, body))
+    )
     long_value = {"k": "v" * 301}
     body = builders.initialize_body(sender.resource_id, [builders.national_id()], propertyList=long_value)
-    assert any(m.startswith("propertyList Value can not be longer than 300") for m in
-               validation_messages(await post(client, sender, body)))
+    assert any(
+        m.startswith("propertyList Value can not be longer than 300")
+        for m in validation_messages(await post(client, sender, body))
+    )
 
 
 async def test_external_reference_limits(client: httpx.AsyncClient, sender: Sender) -> None:
     refs = [{"referenceType": "Generic", "referenceValue": str(i)} for i in range(11)]
     body = builders.initialize_body(sender.resource_id, [builders.national_id()], externalReferences=refs)
-    assert "externalReferences can contain at most 10 references" in validation_messages(await post(client, sender, body))
+    assert "externalReferences can contain at most 10 references" in validation_messages(
+        await post(client, sender, body)
+    )
     refs = [{"referenceType": "DialogportenTransmissionId", "referenceValue": str(uuid.uuid4())}]
     body = builders.initialize_body(sender.resource_id, [builders.national_id()], externalReferences=refs)
     assert "Cannot initialize a correspondence with pre-existing transmission defined" in validation_messages(
@@ -215,8 +257,9 @@ async def test_external_reference_limits(client: httpx.AsyncClient, sender: Send
     )
     refs = [{"referenceType": 6, "referenceValue": "NotAType"}]
     body = builders.initialize_body(sender.resource_id, [builders.national_id()], externalReferences=refs)
-    assert "DialogportenTransmissionType referenceValue must be a valid transmission type" in validation_messages(
-        await post(client, sender, body)
+    assert (
+        "DialogportenTransmissionType referenceValue must be a valid transmission type"
+        in validation_messages(await post(client, sender, body))
     )
 
 
@@ -224,28 +267,40 @@ async def test_all_zero_idempotency_key_is_rejected(client: httpx.AsyncClient, s
     body = builders.initialize_body(
         sender.resource_id, [builders.national_id()], idempotent_key="00000000-0000-0000-0000-000000000000"
     )
-    assert "The idempotency key must be a valid non-empty GUID" in validation_messages(await post(client, sender, body))
+    assert "The idempotency key must be a valid non-empty GUID" in validation_messages(
+        await post(client, sender, body)
+    )
 
 
 async def test_checksum_rules(client: httpx.AsyncClient, sender: Sender) -> None:
     attachment = {"fileName": "a.pdf", "sendersReference": "r", "checksum": "ABC"}
-    body = builders.initialize_body(sender.resource_id, [builders.national_id()], content={"attachments": [attachment]})
+    body = builders.initialize_body(
+        sender.resource_id, [builders.national_id()], content={"attachments": [attachment]}
+    )
     assert "The checksum, if used, must be a MD5 hash with a length of 32 characters" in validation_messages(
         await post(client, sender, body)
     )
 
 
-async def test_undefined_enum_value_is_a_validation_problem(client: httpx.AsyncClient, sender: Sender) -> None:
+async def test_undefined_enum_value_is_a_validation_problem(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
     body = builders.initialize_body(
-        sender.resource_id, [builders.national_id()], notification_block=builders.notification(notificationChannel=9)
+        sender.resource_id,
+        [builders.national_id()],
+        notification_block=builders.notification(notificationChannel=9),
     )
     response = await post(client, sender, body)
     assert response.status_code == 400 and response.json()["code"] == "STD-00000"
 
 
-async def test_undefined_notification_template_answers_a_bare_string(client: httpx.AsyncClient, sender: Sender) -> None:
+async def test_undefined_notification_template_answers_a_bare_string(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
     body = builders.initialize_body(
-        sender.resource_id, [builders.national_id()], notification_block=builders.notification(notificationTemplate=7)
+        sender.resource_id,
+        [builders.national_id()],
+        notification_block=builders.notification(notificationTemplate=7),
     )
     response = await post(client, sender, body)
     assert response.status_code == 400
@@ -263,7 +318,12 @@ CASES: list[tuple[str, dict[str, Any], int, int]] = [
     ("1002 title not plain", {"content": {"messageTitle": "# heading"}}, 400, 1002),
     ("1002 title html", {"content": {"messageTitle": "<h1>test</h1>"}}, 400, 1002),
     ("1003 body html", {"content": {"messageBody": "<h1>x</h1>"}}, 400, 1003),
-    ("1005 attachments on json", {"content": {"attachments": [{"fileName": "a.pdf", "sendersReference": "r"}]}}, 400, 1005),
+    (
+        "1005 attachments on json",
+        {"content": {"attachments": [{"fileName": "a.pdf", "sendersReference": "r"}]}},
+        400,
+        1005,
+    ),
     ("1007 unknown existing attachment", {"__existing": [str(uuid.uuid4())]}, 400, 1007),
     ("1008 due in the past", {"dueDateTime": future(-1)}, 400, 1008),
     ("1009 due before publish", {"dueDateTime": future(2), "requestedPublishTime": future(3)}, 400, 1009),
@@ -271,20 +331,50 @@ CASES: list[tuple[str, dict[str, Any], int, int]] = [
     ("1020 blank title", {"content": {"messageTitle": "   "}}, 400, 1020),
     ("1021 blank body", {"content": {"messageBody": "   "}}, 400, 1021),
     ("1023 language", {"content": {"language": "sv"}}, 400, 1023),
-    ("1035 reply option http", {"replyOptions": [{"linkURL": "http://example.no", "linkText": "x"}]}, 400, 1035),
+    (
+        "1035 reply option http",
+        {"replyOptions": [{"linkURL": "http://example.no", "linkText": "x"}]},
+        400,
+        1035,
+    ),
     ("1035 reply option relative", {"replyOptions": [{"linkURL": "https:/x"}]}, 400, 1035),
     ("1035 reply option too long", {"replyOptions": [{"linkURL": "https://e.no/" + "a" * 250}]}, 400, 1035),
     ("1036 unknown resource", {"resourceId": "no-such-resource"}, 400, 1036),
     ("1039 message sender", {"messageSender": "<b>x</b>"}, 400, 1039),
-    ("1048 dialog id not guid", {"externalReferences": [{"referenceType": "DialogportenDialogId", "referenceValue": "x"}]}, 400, 1048),
-    ("1052 two transmission types", {"externalReferences": [
-        {"referenceType": "DialogportenTransmissionType", "referenceValue": "Information"},
-        {"referenceType": "DialogportenTransmissionType", "referenceValue": "Alert"},
-        {"referenceType": "DialogportenDialogId", "referenceValue": str(uuid.uuid4())}]}, 400, 1052),
-    ("1053 transmission type without dialog", {"externalReferences": [
-        {"referenceType": "DialogportenTransmissionType", "referenceValue": "1"}]}, 400, 1053),
-    ("1054 no dialogporten here", {"externalReferences": [
-        {"referenceType": "DialogportenDialogId", "referenceValue": str(uuid.uuid4())}]}, 404, 1054),
+    (
+        "1048 dialog id not guid",
+        {"externalReferences": [{"referenceType": "DialogportenDialogId", "referenceValue": "x"}]},
+        400,
+        1048,
+    ),
+    (
+        "1052 two transmission types",
+        {
+            "externalReferences": [
+                {"referenceType": "DialogportenTransmissionType", "referenceValue": "Information"},
+                {"referenceType": "DialogportenTransmissionType", "referenceValue": "Alert"},
+                {"referenceType": "DialogportenDialogId", "referenceValue": str(uuid.uuid4())},
+            ]
+        },
+        400,
+        1052,
+    ),
+    (
+        "1053 transmission type without dialog",
+        {"externalReferences": [{"referenceType": "DialogportenTransmissionType", "referenceValue": "1"}]},
+        400,
+        1053,
+    ),
+    (
+        "1054 no dialogporten here",
+        {
+            "externalReferences": [
+                {"referenceType": "DialogportenDialogId", "referenceValue": str(uuid.uuid4())}
+            ]
+        },
+        404,
+        1054,
+    ),
     ("1061 confidential flag on plain resource", {"isConfidential": True}, 400, 1061),
 ]
 
@@ -309,14 +399,20 @@ async def test_domain_rules(
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-async def test_duplicate_recipients_after_normalisation_are_1006(client: httpx.AsyncClient, sender: Sender) -> None:
+async def test_duplicate_recipients_after_normalisation_are_1006(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
     org = builders.org_number()
-    body = builders.initialize_body(sender.resource_id, [f"0192:{org}", f"urn:altinn:organization:identifier-no:{org}"])
+    body = builders.initialize_body(
+        sender.resource_id, [f"0192:{org}", f"urn:altinn:organization:identifier-no:{org}"]
+    )
     response = await post(client, sender, body)
     assert response.status_code == 400 and error_code(response) == 1006
 
 
-async def test_idempotency_key_with_several_recipients_is_1047(client: httpx.AsyncClient, sender: Sender) -> None:
+async def test_idempotency_key_with_several_recipients_is_1047(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
     body = builders.initialize_body(
         sender.resource_id, [builders.national_id(), builders.national_id()], idempotent_key=str(uuid.uuid4())
     )
@@ -326,14 +422,20 @@ async def test_idempotency_key_with_several_recipients_is_1047(client: httpx.Asy
 
 async def _resource(db: asyncpg.Connection, owner: str, **kw: Any) -> str:
     rid = f"res-{uuid.uuid4().hex[:10]}"
-    values = {"title": None, "resource_type": "CorrespondenceService", "confidential": "NotConfidential",
-              "min_auth_level": 0}
+    values = {
+        "title": None,
+        "resource_type": "CorrespondenceService",
+        "confidential": "NotConfidential",
+        "min_auth_level": 0,
+    }
     values.update(kw)
     await registry.upsert_resource(db, resource_id=rid, owner_org=owner, **values)
     return rid
 
 
-async def test_wrong_resource_type_is_4010(client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection) -> None:
+async def test_wrong_resource_type_is_4010(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection
+) -> None:
     rid = await _resource(db, sender.org, resource_type="GenericAccessResource")
     response = await post(client, sender, builders.initialize_body(rid, [builders.national_id()]))
     assert response.status_code == 400 and error_code(response) == 4010
@@ -345,7 +447,9 @@ async def test_confidential_resource_needs_the_flag_1060(
     rid = await _resource(db, sender.org, confidential="Confidential")
     response = await post(client, sender, builders.initialize_body(rid, [builders.national_id()]))
     assert response.status_code == 400 and error_code(response) == 1060
-    ok = await post(client, sender, builders.initialize_body(rid, [builders.national_id()], isConfidential=True))
+    ok = await post(
+        client, sender, builders.initialize_body(rid, [builders.national_id()], isConfidential=True)
+    )
     assert ok.status_code == 200, ok.text
 
 
@@ -353,26 +457,43 @@ async def test_forwarding_needs_auth_level_zero_1068(
     client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection
 ) -> None:
     rid = await _resource(db, sender.org, min_auth_level=3)
-    response = await post(client, sender, builders.initialize_body(rid, [builders.national_id()], allowForwarding=True))
+    response = await post(
+        client, sender, builders.initialize_body(rid, [builders.national_id()], allowForwarding=True)
+    )
     assert response.status_code == 400 and error_code(response) == 1068
 
 
 async def test_more_than_100_attachments_is_1038(client: httpx.AsyncClient, sender: Sender) -> None:
     attachments = [{"fileName": f"a{i}.pdf", "sendersReference": "r"} for i in range(101)]
-    body = builders.initialize_body(sender.resource_id, [builders.national_id()], content={"attachments": attachments})
+    body = builders.initialize_body(
+        sender.resource_id, [builders.national_id()], content={"attachments": attachments}
+    )
     response = await post(client, sender, body)
     assert response.status_code == 400 and error_code(response) == 1038
 
 
-async def test_plain_text_title_accepts_ordinary_punctuation(client: httpx.AsyncClient, sender: Sender) -> None:
-    for title in ("Error #404 not found.", "1.234 is a number", "This *is not* markdown and _should_ be fine",
-                  "`inline code`", "TEST\\'S"):
-        body = builders.initialize_body(sender.resource_id, [builders.national_id()], content={"messageTitle": title})
+async def test_plain_text_title_accepts_ordinary_punctuation(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
+    for title in (
+        "Error #404 not found.",
+        "1.234 is a number",
+        "This *is not* markdown and _should_ be fine",
+        "`inline code`",
+        "TEST\\'S",
+    ):
+        body = builders.initialize_body(
+            sender.resource_id, [builders.national_id()], content={"messageTitle": title}
+        )
         response = await post(client, sender, body)
         assert response.status_code == 200, (title, response.text)
 
 
-async def test_markdown_body_accepts_markdown_and_code_spans(client: httpx.AsyncClient, sender: Sender) -> None:
+async def test_markdown_body_accepts_markdown_and_code_spans(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
     body_text = "# Vedtak\n\nDette er **viktig**.\n\n- punkt\n- <https://example.no>\n\n`<b>kode</b>`"
-    body = builders.initialize_body(sender.resource_id, [builders.national_id()], content={"messageBody": body_text})
+    body = builders.initialize_body(
+        sender.resource_id, [builders.national_id()], content={"messageBody": body_text}
+    )
     assert (await post(client, sender, body)).status_code == 200

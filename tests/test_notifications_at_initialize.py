@@ -13,14 +13,20 @@ from tests import builders
 from tests.conftest import INITIALIZE, Sender
 
 
-async def post(client: httpx.AsyncClient, sender: Sender, recipients: list[str], note: dict[str, Any] | None,
-               **kw: Any) -> httpx.Response:
+async def post(
+    client: httpx.AsyncClient, sender: Sender, recipients: list[str], note: dict[str, Any] | None, **kw: Any
+) -> httpx.Response:
     body = builders.initialize_body(sender.resource_id, recipients, notification_block=note, **kw)
     return await client.post(INITIALIZE, json=body, headers=sender.headers)
 
 
-async def contact(db: asyncpg.Connection, party: str, email: str | None = None, mobile: str | None = None,
-                  reserved: bool = False) -> None:
+async def contact(
+    db: asyncpg.Connection,
+    party: str,
+    email: str | None = None,
+    mobile: str | None = None,
+    reserved: bool = False,
+) -> None:
     await registry.set_contact(db, party=party, email=email, mobile=mobile, reserved=reserved)
 
 
@@ -28,29 +34,67 @@ def person_urn(pid: str) -> str:
     return f"urn:altinn:person:identifier-no:{pid}"
 
 
-EMPTY = {"emailSubject": None, "emailBody": None, "smsBody": None, "reminderEmailSubject": None,
-         "reminderEmailBody": None, "reminderSmsBody": None}
+EMPTY = {
+    "emailSubject": None,
+    "emailBody": None,
+    "smsBody": None,
+    "reminderEmailSubject": None,
+    "reminderEmailBody": None,
+    "reminderSmsBody": None,
+}
 
 TEXT_CASES = [
     ("3002 email", {**EMPTY, "notificationChannel": "Email", "sendReminder": False}, 3002),
-    ("3003 reminder email", {**EMPTY, "emailSubject": "s", "emailBody": "b", "notificationChannel": "Email"}, 3003),
+    (
+        "3003 reminder email",
+        {**EMPTY, "emailSubject": "s", "emailBody": "b", "notificationChannel": "Email"},
+        3003,
+    ),
     ("3004 sms", {**EMPTY, "notificationChannel": "Sms", "sendReminder": False}, 3004),
     ("3005 reminder sms", {**EMPTY, "smsBody": "b", "notificationChannel": "Sms"}, 3005),
-    ("3006 preferred", {**EMPTY, "emailSubject": "s", "emailBody": "b", "notificationChannel": "EmailPreferred"}, 3006),
-    ("3007 reminder preferred", {**EMPTY, "emailSubject": "s", "emailBody": "b", "smsBody": "x",
-                                 "notificationChannel": "SmsPreferred"}, 3007),
+    (
+        "3006 preferred",
+        {**EMPTY, "emailSubject": "s", "emailBody": "b", "notificationChannel": "EmailPreferred"},
+        3006,
+    ),
+    (
+        "3007 reminder preferred",
+        {
+            **EMPTY,
+            "emailSubject": "s",
+            "emailBody": "b",
+            "smsBody": "x",
+            "notificationChannel": "SmsPreferred",
+        },
+        3007,
+    ),
     ("3024 email and sms", {**EMPTY, "smsBody": "x", "notificationChannel": "EmailAndSms"}, 3024),
-    ("3025 reminder email and sms", {**EMPTY, "emailSubject": "s", "emailBody": "b", "smsBody": "x",
-                                     "notificationChannel": "EmailAndSms"}, 3025),
+    (
+        "3025 reminder email and sms",
+        {
+            **EMPTY,
+            "emailSubject": "s",
+            "emailBody": "b",
+            "smsBody": "x",
+            "notificationChannel": "EmailAndSms",
+        },
+        3025,
+    ),
     ("3022 override without custom", {"overrideRegisteredContactInformation": True}, 3022),
     ("3019 custom without id", {"customRecipients": [{}]}, 3019),
-    ("3018 custom with two ids", {"customRecipients": [{"emailAddress": "a@b.no", "mobileNumber": "+4799999999"}]},
-     3018),
+    (
+        "3018 custom with two ids",
+        {"customRecipients": [{"emailAddress": "a@b.no", "mobileNumber": "+4799999999"}]},
+        3018,
+    ),
     ("3011 custom bad email", {"customRecipients": [{"emailAddress": "not-an-email"}]}, 3011),
     ("3011 custom email with semicolon", {"customRecipients": [{"emailAddress": "a@b.no;c@d.no"}]}, 3011),
     ("3012 custom bad mobile", {"customRecipients": [{"mobileNumber": "12345"}]}, 3012),
-    ("3015 recipient name with address", {"emailBody": "Hei $recipientName$",
-                                          "customRecipients": [{"emailAddress": "a@b.no"}]}, 3015),
+    (
+        "3015 recipient name with address",
+        {"emailBody": "Hei $recipientName$", "customRecipients": [{"emailAddress": "a@b.no"}]},
+        3015,
+    ),
     ("3001 no template for Altinn2Message", {"notificationTemplate": 2}, 3001),
 ]
 
@@ -73,7 +117,11 @@ async def test_custom_recipients_need_a_single_correspondence_recipient(
 
 
 async def test_generic_template_skips_the_text_rules(client: httpx.AsyncClient, sender: Sender) -> None:
-    note = {"notificationTemplate": "GenericAltinnMessage", "notificationChannel": "EmailAndSms", "sendReminder": True}
+    note = {
+        "notificationTemplate": "GenericAltinnMessage",
+        "notificationChannel": "EmailAndSms",
+        "sendReminder": True,
+    }
     response = await post(client, sender, [builders.national_id()], note)
     assert response.status_code == 200, response.text
 
@@ -89,25 +137,35 @@ async def test_orders_report_success_or_missing_contact(
     assert response.status_code == 200, response.text
     results = {i["recipient"]: i["notifications"] for i in response.json()["correspondences"]}
     assert [(n["isReminder"], n["status"]) for n in results[person_urn(with_email)]] == [
-        (False, "Success"), (True, "MissingContact")]
+        (False, "Success"),
+        (True, "MissingContact"),
+    ]
     assert [(n["isReminder"], n["status"]) for n in results[person_urn(with_mobile)]] == [
-        (False, "MissingContact"), (True, "Success")]
+        (False, "MissingContact"),
+        (True, "Success"),
+    ]
     assert [n["status"] for n in results[person_urn(without)]] == ["MissingContact", "MissingContact"]
     order_id = results[person_urn(with_email)][0]["orderId"]
-    row = await db.fetchrow("SELECT email_address, channel, is_reminder FROM notification_orders WHERE id = $1::uuid",
-                            order_id)
+    row = await db.fetchrow(
+        "SELECT email_address, channel, is_reminder FROM notification_orders WHERE id = $1::uuid", order_id
+    )
     assert row["email_address"] == "a@example.no" and row["channel"] == 0 and row["is_reminder"] is False
 
 
-async def test_without_reminder_only_the_main_order_is_created(client: httpx.AsyncClient, sender: Sender) -> None:
+async def test_without_reminder_only_the_main_order_is_created(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
     response = await post(client, sender, [builders.national_id()], builders.notification(sendReminder=False))
     assert [n["isReminder"] for n in response.json()["correspondences"][0]["notifications"]] == [False]
 
 
 async def test_custom_recipients_count_as_reachable(client: httpx.AsyncClient, sender: Sender) -> None:
-    note = builders.notification(notificationChannel="Email", sendReminder=False,
-                                 customRecipients=[{"emailAddress": "case@example.no"}],
-                                 overrideRegisteredContactInformation=True)
+    note = builders.notification(
+        notificationChannel="Email",
+        sendReminder=False,
+        customRecipients=[{"emailAddress": "case@example.no"}],
+        overrideRegisteredContactInformation=True,
+    )
     response = await post(client, sender, [builders.national_id()], note)
     assert response.status_code == 200, response.text
     assert response.json()["correspondences"][0]["notifications"][0]["status"] == "Success"
@@ -126,7 +184,9 @@ async def test_a_single_reserved_person_is_rejected_with_1030(
     assert count == 0
 
 
-async def test_ignore_reservation_overrides_it(client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection) -> None:
+async def test_ignore_reservation_overrides_it(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection
+) -> None:
     pid = builders.national_id()
     await contact(db, person_urn(pid), email="x@example.no", reserved=True)
     response = await post(client, sender, [pid], builders.notification(), ignoreReservation=True)

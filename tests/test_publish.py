@@ -14,11 +14,11 @@ from typing import Any
 import asyncpg
 import httpx
 
+from correspondence.app import build_worker
 from correspondence.kit import clock
 from correspondence.kit.jobs import Worker
-from correspondence.services import Services
-from correspondence.app import build_worker
 from correspondence.registry import repository as registry
+from correspondence.services import Services
 from tests import builders
 from tests.conftest import INITIALIZE, Sender
 
@@ -59,7 +59,9 @@ async def test_scheduled_publish_waits_for_its_time(
     client: httpx.AsyncClient, sender: Sender, services: Services
 ) -> None:
     publish_at = datetime.now(UTC) + timedelta(hours=2)
-    [cid] = await create(client, sender, [builders.national_id()], requestedPublishTime=publish_at.isoformat())
+    [cid] = await create(
+        client, sender, [builders.national_id()], requestedPublishTime=publish_at.isoformat()
+    )
     await drain(services)
     assert await status_of(client, sender, cid) == "ReadyForPublish"
     clock.shift(timedelta(hours=2, seconds=1))
@@ -80,8 +82,9 @@ async def test_reserved_recipient_fails_at_publish(
     client: httpx.AsyncClient, sender: Sender, services: Services, db: asyncpg.Connection
 ) -> None:
     reserved, free = builders.national_id(), builders.national_id()
-    await registry.set_contact(db, party=f"urn:altinn:person:identifier-no:{reserved}", email=None, mobile=None,
-                               reserved=True)
+    await registry.set_contact(
+        db, party=f"urn:altinn:person:identifier-no:{reserved}", email=None, mobile=None, reserved=True
+    )
     ids = await create(client, sender, [reserved, free])
     await drain(services)
     overview = (await client.get(f"{INITIALIZE}/{ids[0]}", headers=sender.headers)).json()
@@ -95,9 +98,13 @@ async def test_publishing_twice_writes_nothing_more(
 ) -> None:
     [cid] = await create(client, sender, [builders.national_id()])
     await drain(services)
-    await db.execute("INSERT INTO jobs (task, ref_id, run_at) VALUES ('correspondence.publish', $1::uuid, now())", cid)
+    await db.execute(
+        "INSERT INTO jobs (task, ref_id, run_at) VALUES ('correspondence.publish', $1::uuid, now())", cid
+    )
     await drain(services)
-    rows = await db.fetchval("SELECT count(*) FROM correspondence_statuses WHERE correspondence_id = $1::uuid", cid)
+    rows = await db.fetchval(
+        "SELECT count(*) FROM correspondence_statuses WHERE correspondence_id = $1::uuid", cid
+    )
     assert rows == 3
 
 
@@ -109,8 +116,13 @@ async def test_sender_sees_placeholder_content_after_publication(
     assert before["content"]["messageTitle"] == "Meldingstittel"
     await drain(services)
     after = (await client.get(f"{INITIALIZE}/{cid}", headers=sender.headers)).json()
-    assert after["content"] == {"language": "no", "messageTitle": "", "messageSummary": "", "messageBody": "",
-                                "attachments": []}
+    assert after["content"] == {
+        "language": "no",
+        "messageTitle": "",
+        "messageSummary": "",
+        "messageBody": "",
+        "attachments": [],
+    }
 
 
 async def test_a_job_held_by_a_dead_worker_is_taken_again_after_its_lease(
@@ -153,10 +165,18 @@ async def test_publish_survives_a_killed_worker_process(
     [cid] = await create(client, sender, [builders.national_id()])
     abandoned = Worker(services.pool, lease_seconds=1)
     assert uuid.UUID(cid) in {j.ref_id for j in await abandoned.claim()}
-    env = {**os.environ, "CORRESPONDENCE_DATABASE_URL": database_url, "CORRESPONDENCE_DATA_DIR": str(data_dir),
-           "CORRESPONDENCE_WORKER_POLL_SECONDS": "0.2"}
-    process = subprocess.Popen([sys.executable, "-m", "correspondence", "worker"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "CORRESPONDENCE_DATABASE_URL": database_url,
+        "CORRESPONDENCE_DATA_DIR": str(data_dir),
+        "CORRESPONDENCE_WORKER_POLL_SECONDS": "0.2",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "correspondence", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         status = ""
         for _ in range(150):
@@ -176,18 +196,29 @@ async def test_five_hundred_recipients_in_one_request(
 ) -> None:
     recipients = [builders.national_id() for _ in range(500)]
     assert len(set(recipients)) == 500
-    body = builders.initialize_body(sender.resource_id, recipients, notification_block=builders.notification())
+    body = builders.initialize_body(
+        sender.resource_id, recipients, notification_block=builders.notification()
+    )
     response = await client.post(INITIALIZE, json=body, headers=sender.headers)
     assert response.status_code == 200, response.text
     items = response.json()["correspondences"]
     assert len(items) == 500
     ids = [i["correspondenceId"] for i in items]
     assert await db.fetchval("SELECT count(*) FROM correspondences WHERE id = ANY($1::uuid[])", ids) == 500
-    assert await db.fetchval("SELECT count(*) FROM notification_orders WHERE correspondence_id = ANY($1::uuid[])",
-                             ids) == 1000
-    assert await db.fetchval(
-        "SELECT count(DISTINCT content_id) FROM correspondences WHERE id = ANY($1::uuid[])", ids) == 1
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM notification_orders WHERE correspondence_id = ANY($1::uuid[])", ids
+        )
+        == 1000
+    )
+    assert (
+        await db.fetchval(
+            "SELECT count(DISTINCT content_id) FROM correspondences WHERE id = ANY($1::uuid[])", ids
+        )
+        == 1
+    )
     await drain(services)
     published = await db.fetchval(
-        "SELECT count(*) FROM correspondences WHERE id = ANY($1::uuid[]) AND published IS NOT NULL", ids)
+        "SELECT count(*) FROM correspondences WHERE id = ANY($1::uuid[]) AND published IS NOT NULL", ids
+    )
     assert published == 500

@@ -91,7 +91,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(health_router)
     app.include_router(auth_router)
     _install_error_handlers(app)
-    app.add_middleware(RequestContext, log_requests=settings.access_log)  # type: ignore[arg-type]
+    app.add_middleware(RequestContext, log_requests=settings.access_log)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -134,7 +134,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem_response(exc.status_code, str(exc.detail), trace_id_var.get(), headers=exc.headers)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, str(exc.detail), trace_id_var.get(), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -16,7 +16,9 @@ from pydantic import ValidationError
 from correspondence.config import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-resource_app = typer.Typer(no_args_is_help=True, help="The resource registry (resource → owning organisation).")
+resource_app = typer.Typer(
+    no_args_is_help=True, help="The resource registry (resource → owning organisation)."
+)
 contact_app = typer.Typer(no_args_is_help=True, help="The contact registry (e-mail, mobile, reservation).")
 access_app = typer.Typer(no_args_is_help=True, help="Delegations: a person may act for an organisation.")
 party_app = typer.Typer(no_args_is_help=True, help="The party registry (display names).")
@@ -31,7 +33,9 @@ def _settings() -> Settings:
         return get_settings()
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
-        typer.echo("Invalid configuration (CORRESPONDENCE_* environment variables):\n" + "\n".join(lines), err=True)
+        typer.echo(
+            "Invalid configuration (CORRESPONDENCE_* environment variables):\n" + "\n".join(lines), err=True
+        )
         raise typer.Exit(2) from None
 
 
@@ -64,7 +68,9 @@ def _with_connection(fn: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
-    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")] = True,
+    worker: Annotated[
+        bool, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")
+    ] = True,
 ) -> None:
     """Run the API and the job worker on the configured (or embedded) database."""
     import uvicorn
@@ -137,7 +143,9 @@ def migrate() -> None:
 
 @app.command()
 def token(
-    org: Annotated[str | None, typer.Option(help="Organisation number (service owner or recipient org).")] = None,
+    org: Annotated[
+        str | None, typer.Option(help="Organisation number (service owner or recipient org).")
+    ] = None,
     pid: Annotated[str | None, typer.Option(help="National identity number of a person.")] = None,
     scope: Annotated[str, typer.Option(help="Space-separated scopes.")] = "altinn:correspondence.write",
     lifetime: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
@@ -161,7 +169,9 @@ def token(
         raise typer.Exit(2)
     issuer = DevIssuer(settings.dev_issuer, settings.data_dir, settings.dev_token_lifetime_seconds)
     typer.echo(
-        issuer.mint(scope=scope, org=org.rsplit(":", 1)[-1] if org else None, pid=pid, lifetime_seconds=lifetime)
+        issuer.mint(
+            scope=scope, org=org.rsplit(":", 1)[-1] if org else None, pid=pid, lifetime_seconds=lifetime
+        )
     )
 
 
@@ -223,7 +233,9 @@ def _party(identifier: str) -> str:
 def contact_set(
     party: Annotated[str, typer.Argument(help="Organisation number or national identity number.")],
     email: Annotated[str | None, typer.Option(help="E-mail address ('' clears it).")] = None,
-    mobile: Annotated[str | None, typer.Option(help="Mobile number, e.g. +4799999999 ('' clears it).")] = None,
+    mobile: Annotated[
+        str | None, typer.Option(help="Mobile number, e.g. +4799999999 ('' clears it).")
+    ] = None,
     reserved: Annotated[
         bool | None, typer.Option("--reserved/--not-reserved", help="Reserved against digital mail.")
     ] = None,
@@ -278,8 +290,12 @@ def access_grant(
 
     person_urn = _party(person)
     party_urn = _party(party)
-    if not person_urn.startswith("urn:altinn:person:") or not party_urn.startswith("urn:altinn:organization:"):
-        typer.echo("PERSON_ID must be a national identity number and --party an organisation number.", err=True)
+    if not person_urn.startswith("urn:altinn:person:") or not party_urn.startswith(
+        "urn:altinn:organization:"
+    ):
+        typer.echo(
+            "PERSON_ID must be a national identity number and --party an organisation number.", err=True
+        )
         raise typer.Exit(2)
     _with_connection(lambda conn: repository.grant_access(conn, person=person_urn, party=party_urn))
     typer.echo(f"{person_urn} may act for {party_urn}")
@@ -294,7 +310,9 @@ def access_revoke(
     from correspondence.registry import repository
 
     person_urn, party_urn = _party(person), _party(party)
-    removed = _with_connection(lambda conn: repository.revoke_access(conn, person=person_urn, party=party_urn))
+    removed = _with_connection(
+        lambda conn: repository.revoke_access(conn, person=person_urn, party=party_urn)
+    )
     typer.echo("revoked" if removed else "no such delegation")
 
 

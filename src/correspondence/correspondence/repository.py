@@ -122,7 +122,9 @@ class StatusRow:
     id: int
 
 
-async def get_correspondence(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> asyncpg.Record | None:
+async def get_correspondence(
+    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID
+) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
         """SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
                   ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
@@ -189,12 +191,13 @@ async def append_statuses(
     await conn.execute(
         """INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed)
            SELECT * , $4::timestamptz FROM unnest($1::uuid[], $2::smallint[], $3::text[])""",
-        ids, statuses, texts, at,
+        ids,
+        statuses,
+        texts,
+        at,
     )
 
 
 async def mark_published(conn: asyncpg.Connection, ids: list[uuid.UUID], at: datetime) -> None:
     if ids:
-        await conn.execute(
-            "UPDATE correspondences SET published = $2 WHERE id = ANY($1::uuid[])", ids, at
-        )
+        await conn.execute("UPDATE correspondences SET published = $2 WHERE id = ANY($1::uuid[])", ids, at)

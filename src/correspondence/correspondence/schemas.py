@@ -7,11 +7,11 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
 from pydantic_core import PydanticCustomError
 
 from correspondence.kit.text import check_recipient, is_valid_resource_id
-from correspondence.kit.wire import Text, UtcDateTime, WireModel, wire_enum
+from correspondence.kit.wire import Text, UtcDateTime, WireModel, enum_name, enum_parser
 
 
 class CorrespondenceStatusExt(str, Enum):
@@ -97,10 +97,29 @@ class CorrespondencesRoleType(str, Enum):
     RecipientAndSender = "RecipientAndSender"
 
 
-Channel = wire_enum(NotificationChannelExt)
-ContentType = wire_enum(EmailContentType)
-RefType = wire_enum(ReferenceTypeExt)
-DataLocation = wire_enum(InitializeAttachmentDataLocationTypeExt)
+Channel = Annotated[
+    NotificationChannelExt, BeforeValidator(enum_parser(NotificationChannelExt)), PlainSerializer(enum_name)
+]
+ContentType = Annotated[
+    EmailContentType, BeforeValidator(enum_parser(EmailContentType)), PlainSerializer(enum_name)
+]
+RefType = Annotated[ReferenceTypeExt, BeforeValidator(enum_parser(ReferenceTypeExt)), PlainSerializer(enum_name)]
+DataLocation = Annotated[
+    InitializeAttachmentDataLocationTypeExt,
+    BeforeValidator(enum_parser(InitializeAttachmentDataLocationTypeExt)),
+    PlainSerializer(enum_name),
+]
+
+
+def _as_sent(value: Any) -> Any:
+    return value
+
+
+# The template is kept as sent (number or name) and checked by the use case, but documented as the
+# official enum (the validator only changes the JSON schema, not what is accepted).
+TemplateAsSent = Annotated[
+    int | str | None, BeforeValidator(_as_sent, json_schema_input_type=NotificationTemplateExt | None)
+]
 
 
 # --- request -----------------------------------------------------------------------------------
@@ -132,7 +151,7 @@ class CustomNotificationRecipientExt(WireModel):
 class InitializeCorrespondenceNotificationExt(WireModel):
     # The template is checked by the use case: an undefined number answers the reference's
     # bare JSON string "Invalid notification template", not a validation problem.
-    notificationTemplate: int | str | None = Field(None, alias="notificationTemplate")
+    notificationTemplate: TemplateAsSent = Field(None, alias="notificationTemplate")
     emailSubject: str | None = Text("emailSubject", 0, 512)
     emailBody: str | None = Text("emailBody", 0, 10000)
     emailContentType: ContentType = Field(EmailContentType.Plain, alias="emailContentType")
@@ -393,6 +412,7 @@ class CorrespondenceStatusEventExt(_Out):
     status: CorrespondenceStatusExt
     statusText: str | None
     statusChanged: datetime
+    partyUuid: uuid.UUID | None = None  # in the official document; not written (api.md §6.7)
 
 
 class NotificationStatusExt(_Out):

@@ -5,6 +5,7 @@ lease runs out another worker takes them again, so no job is lost."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -107,17 +108,20 @@ class Worker:
                 worked = 0
             if worked == 0 and not self._stopping:
                 self._wake.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll)
-                except TimeoutError:
-                    pass
 
     async def claim(self) -> list[Job]:
         now = clock.now()
         rows = await self._pool.fetch(_CLAIM, now, now + self._lease, self._batch)
         return [
-            Job(r["id"], r["task"], r["ref_id"], orjson.loads(r["payload"]) if r["payload"] else None,
-                r["attempts"])
+            Job(
+                r["id"],
+                r["task"],
+                r["ref_id"],
+                orjson.loads(r["payload"]) if r["payload"] else None,
+                r["attempts"],
+            )
             for r in rows
         ]
 

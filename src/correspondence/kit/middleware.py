@@ -56,7 +56,9 @@ def accepts_json(accept: str) -> bool:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, *, log_requests: bool = True, json_prefix: str = "/correspondence/api/v1/") -> None:
+    def __init__(
+        self, app: ASGIApp, *, log_requests: bool = True, json_prefix: str = "/correspondence/api/v1/"
+    ) -> None:
         self.app = app
         self.log_requests = log_requests
         self.json_prefix = json_prefix

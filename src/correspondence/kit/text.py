@@ -57,8 +57,12 @@ def is_national_identity_number(value: str) -> bool:
 
 
 def _valid_email_user(address: str) -> bool:
-    return address.count("@") == 1 and ":" not in address and not address.startswith("@") \
+    return (
+        address.count("@") == 1
+        and ":" not in address
+        and not address.startswith("@")
         and not address.endswith("@")
+    )
 
 
 def check_recipient(value: str) -> str | None:
@@ -68,7 +72,7 @@ def check_recipient(value: str) -> str | None:
     if _PERSON_RE.match(value):
         return None if is_national_identity_number(value[-11:]) else RECIPIENT_SSN_MESSAGE
     if _EMAIL_URN_RE.match(value):
-        return None if _valid_email_user(value[len(EMAIL_URN):]) else RECIPIENT_EMAIL_MESSAGE
+        return None if _valid_email_user(value[len(EMAIL_URN) :]) else RECIPIENT_EMAIL_MESSAGE
     if _LEGACY_RE.match(value):
         return None
     return RECIPIENT_FORMAT_MESSAGE
@@ -106,10 +110,11 @@ def is_valid_resource_id(value: str) -> bool:
 
 
 def strip_resource_prefix(value: str) -> str:
-    return value[len(RESOURCE_URN):] if value.startswith(RESOURCE_URN) else value
+    return value[len(RESOURCE_URN) :] if value.startswith(RESOURCE_URN) else value
 
 
 # --- markdown and plain text ------------------------------------------------------------------
+
 
 @lru_cache(maxsize=1)
 def _md() -> MarkdownIt:

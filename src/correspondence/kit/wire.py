@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import Enum
+from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     model_validator,
 )
@@ -70,8 +69,8 @@ class WireModel(BaseModel):
 E = TypeVar("E", bound=Enum)
 
 
-def wire_enum(enum_cls: type[E], *, numbers: dict[int, str] | None = None) -> Any:
-    """An enum read as a name (any case) or an integer, written as its name."""
+def enum_parser(enum_cls: type[E], numbers: dict[int, str] | None = None) -> Callable[[Any], Any]:
+    """Read an enum as a name (any case) or an integer; write it as its name (enum_name)."""
     names = {member.name.lower(): member for member in enum_cls}
     by_number = numbers or {i: m.name for i, m in enumerate(enum_cls)}
 
@@ -90,7 +89,11 @@ def wire_enum(enum_cls: type[E], *, numbers: dict[int, str] | None = None) -> An
                 return enum_cls[by_number[int(key)]]
         raise PydanticCustomError("enum_value", "The value '{v}' is not valid.", {"v": value})
 
-    return Annotated[enum_cls, BeforeValidator(parse), PlainSerializer(lambda m: m.name)]
+    return parse
+
+
+def enum_name(member: Enum) -> str:
+    return member.name
 
 
 def _as_utc(value: datetime) -> datetime:

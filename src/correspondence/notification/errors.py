@@ -19,7 +19,8 @@ PREFERRED_TEXTS = ErrorSpec(
 REMINDER_PREFERRED_TEXTS = ErrorSpec(
     3007,
     400,
-    "Reminder email body, subject and SMS body must be provided when sending reminder preferred notifications",
+    "Reminder email body, subject and SMS body must be provided when sending reminder preferred "
+    "notifications",
 )
 INVALID_EMAIL = ErrorSpec(3011, 400, "Invalid email provided for custom recipient.")
 INVALID_MOBILE = ErrorSpec(

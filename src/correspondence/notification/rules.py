@@ -79,8 +79,12 @@ def validate_notification(
         if recipient_count > 1:
             raise errors.CUSTOM_WITH_MULTIPLE()
         texts = [
-            notification.emailSubject, notification.emailBody, notification.smsBody,
-            notification.reminderEmailSubject, notification.reminderEmailBody, notification.reminderSmsBody,
+            notification.emailSubject,
+            notification.emailBody,
+            notification.smsBody,
+            notification.reminderEmailSubject,
+            notification.reminderEmailBody,
+            notification.reminderSmsBody,
         ]
         uses_name = any(t is not None and "$recipientname$" in t.lower() for t in texts)
         for r in custom:
@@ -100,8 +104,8 @@ def validate_notification(
                 raise errors.CUSTOM_MULTIPLE_IDS()
             if uses_name and ("emailAddress" in given or "mobileNumber" in given):
                 raise errors.RECIPIENT_NAME_WITH_OVERRIDE()
-            kind, value = next(iter(given.items()))
-            value = value.strip()
+            kind, given_value = next(iter(given.items()))
+            value = (given_value or "").strip()
             if kind == "emailAddress" and not is_valid_email(value):
                 raise errors.INVALID_EMAIL()
             if kind == "mobileNumber":

@@ -42,7 +42,12 @@ async def upsert_resource(
            ON CONFLICT (resource_id) DO UPDATE SET owner_org = EXCLUDED.owner_org,
              title = COALESCE(EXCLUDED.title, resources.title), resource_type = EXCLUDED.resource_type,
              confidential = EXCLUDED.confidential, min_auth_level = EXCLUDED.min_auth_level""",
-        resource_id, owner_org, title, resource_type, confidential, min_auth_level,
+        resource_id,
+        owner_org,
+        title,
+        resource_type,
+        confidential,
+        min_auth_level,
     )
 
 
@@ -62,14 +67,20 @@ async def set_contact(
              email = CASE WHEN $5 THEN NULL ELSE COALESCE(EXCLUDED.email, contacts.email) END,
              mobile = CASE WHEN $6 THEN NULL ELSE COALESCE(EXCLUDED.mobile, contacts.mobile) END,
              reserved = COALESCE($4, contacts.reserved), updated = now()""",
-        party, email, mobile, reserved, clear_email, clear_mobile,
+        party,
+        email,
+        mobile,
+        reserved,
+        clear_email,
+        clear_mobile,
     )
 
 
 async def set_party_name(conn: asyncpg.Connection, *, party: str, name: str) -> None:
     await conn.execute(
         "INSERT INTO parties (party, name) VALUES ($1, $2) ON CONFLICT (party) DO UPDATE SET name = $2",
-        party, name,
+        party,
+        name,
     )
 
 
@@ -80,5 +91,7 @@ async def grant_access(conn: asyncpg.Connection, *, person: str, party: str) -> 
 
 
 async def revoke_access(conn: asyncpg.Connection, *, person: str, party: str) -> bool:
-    result: str = await conn.execute("DELETE FROM delegations WHERE person = $1 AND party = $2", person, party)
+    result: str = await conn.execute(
+        "DELETE FROM delegations WHERE person = $1 AND party = $2", person, party
+    )
     return result.endswith(" 1")

@@ -233,7 +233,11 @@ async def initialize_correspondences(
         notifications: list[dict[str, Any]] = []
         if row["main_status"] is not None:
             notifications.append(
-                {"orderId": str(main_oids[i]), "isReminder": False, "status": _ORDER_STATUS[row["main_status"]]}
+                {
+                    "orderId": str(main_oids[i]),
+                    "isReminder": False,
+                    "status": _ORDER_STATUS[row["main_status"]],
+                }
             )
         if row["rem_status"] is not None:
             notifications.append(
@@ -270,7 +274,9 @@ async def _replay(pool: asyncpg.Pool, key: uuid.UUID, request_hash: bytes) -> In
     for row in rows:
         notifications = [
             {"orderId": str(oid), "isReminder": rem, "status": _ORDER_STATUS[st]}
-            for oid, rem, st in zip(row["order_ids"], row["order_reminders"], row["order_statuses"], strict=True)
+            for oid, rem, st in zip(
+                row["order_ids"], row["order_reminders"], row["order_statuses"], strict=True
+            )
         ]
         items.append(
             {

@@ -48,7 +48,13 @@ async def _load_for_sender(pool: asyncpg.Pool, caller: Caller, cid: uuid.UUID) -
 def _content(row: asyncpg.Record, published: bool) -> dict[str, Any]:
     if published:
         # After publication the sender gets a placeholder, as the reference does (api.md §3.4).
-        return {"language": "no", "messageTitle": "", "messageSummary": "", "messageBody": "", "attachments": []}
+        return {
+            "language": "no",
+            "messageTitle": "",
+            "messageSummary": "",
+            "messageBody": "",
+            "attachments": [],
+        }
     return {
         "language": row["language"],
         "messageTitle": row["message_title"],
@@ -107,7 +113,11 @@ async def get_details(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
     request = orjson.loads(row["notification_request"]) if row["notification_request"] else {}
     body["notifications"] = [_notification(o, row, request) for o in orders]
     body["statusHistory"] = [
-        {"status": STATUS_NAMES[s.status], "statusText": s.status_text, "statusChanged": iso(s.status_changed)}
+        {
+            "status": STATUS_NAMES[s.status],
+            "statusText": s.status_text,
+            "statusChanged": iso(s.status_changed),
+        }
         for s in history
         if s.status not in _HIDDEN_FROM_SENDER
     ]
@@ -128,11 +138,19 @@ def _notification(order: asyncpg.Record, row: asyncpg.Record, request: dict[str,
     details: dict[str, Any] = {}
     sent_status = {"status": "New", "description": "Awaiting sending", "lastUpdate": iso(order["created"])}
     if order["email_address"]:
-        details["email"] = {"id": str(order["id"]), "succeeded": False, "recipient": who,
-                            "sendStatus": {**sent_status, "status": "Email_New"}}
+        details["email"] = {
+            "id": str(order["id"]),
+            "succeeded": False,
+            "recipient": who,
+            "sendStatus": {**sent_status, "status": "Email_New"},
+        }
     if order["mobile_number"]:
-        details["sms"] = {"id": str(order["id"]), "succeeded": False, "recipient": who,
-                          "sendStatus": {**sent_status, "status": "SMS_New"}}
+        details["sms"] = {
+            "id": str(order["id"]),
+            "succeeded": False,
+            "recipient": who,
+            "sendStatus": {**sent_status, "status": "SMS_New"},
+        }
     return {
         "id": str(order["id"]),
         "sendersReference": f"corr-{row['senders_reference']}",
