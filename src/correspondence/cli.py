@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -91,6 +90,9 @@ def serve(
         + ("" if settings.database_url else f" (embedded PostgreSQL under {settings.data_dir})"),
         err=True,
     )
+    # uvicorn re-raises SIGTERM after a graceful shutdown; exiting normally instead lets the
+    # embedded PostgreSQL stop when its last user is gone.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         application,
         host=settings.host,
@@ -326,4 +328,3 @@ def main() -> None:
 if __name__ == "__main__":
     main()
 
-_ = json

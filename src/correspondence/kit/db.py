@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,17 +21,45 @@ DB_NAME = "correspondence"
 
 def embedded_server_url(data_dir: Path, database: str = DB_NAME) -> str:
     """Start (or join) the embedded PostgreSQL under data_dir and return a URL for `database`."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     import pgserver  # imported lazily: only the embedded default needs it
 
     pgdata = (data_dir / "pgdata").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(pgdata, cleanup_mode=None)  # type: ignore[attr-defined]
+    _forget_dead_users(pgdata)
+    # "stop": the server stops when the last process using it (serve, worker, a CLI verb) exits.
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     if database != "postgres":
         exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
         if "1 row" not in exists:
             server.psql(f'CREATE DATABASE "{database}";')
     uri: str = server.get_uri(database)
     return uri
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """pgserver stops the server when its last user exits; a user killed without cleanup stays
+    listed and would keep it running forever, so drop pids that no longer exist."""
+    handles = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
