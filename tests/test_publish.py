@@ -222,3 +222,20 @@ async def test_five_hundred_recipients_in_one_request(
         "SELECT count(*) FROM correspondences WHERE id = ANY($1::uuid[]) AND published IS NOT NULL", ids
     )
     assert published == 500
+
+
+async def test_recipient_name_placeholder_is_filled_per_recipient(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection
+) -> None:
+    named, unnamed = builders.national_id(), builders.national_id()
+    await registry.set_party_name(db, party=f"urn:altinn:person:identifier-no:{named}", name="Kari Nordmann")
+    ids = await create(
+        client,
+        sender,
+        [named, unnamed],
+        content={"messageTitle": "Til {{recipientName}}", "messageBody": "Hei {{recipientName}}."},
+    )
+    first = (await client.get(f"{INITIALIZE}/{ids[0]}", headers=sender.headers)).json()["content"]
+    second = (await client.get(f"{INITIALIZE}/{ids[1]}", headers=sender.headers)).json()["content"]
+    assert first["messageTitle"] == "Til Kari Nordmann" and first["messageBody"] == "Hei Kari Nordmann."
+    assert second["messageTitle"] == f"Til {unnamed}"

@@ -158,6 +158,11 @@ async def get_notification_orders(
     return rows
 
 
+async def get_party_name(conn: asyncpg.Connection | asyncpg.Pool, party: str) -> str | None:
+    name: str | None = await conn.fetchval("SELECT name FROM parties WHERE party = $1", party)
+    return name
+
+
 # --- publishing ---------------------------------------------------------------------------------
 
 

@@ -45,7 +45,10 @@ async def _load_for_sender(pool: asyncpg.Pool, caller: Caller, cid: uuid.UUID) -
     return row
 
 
-def _content(row: asyncpg.Record, published: bool) -> dict[str, Any]:
+RECIPIENT_NAME = "{{recipientName}}"
+
+
+async def _content(pool: asyncpg.Pool, row: asyncpg.Record, published: bool) -> dict[str, Any]:
     if published:
         # After publication the sender gets a placeholder, as the reference does (api.md §3.4).
         return {
@@ -55,16 +58,22 @@ def _content(row: asyncpg.Record, published: bool) -> dict[str, Any]:
             "messageBody": "",
             "attachments": [],
         }
+    texts = [row["message_title"], row["message_summary"], row["message_body"]]
+    if any(RECIPIENT_NAME in t for t in texts):
+        # One content row serves every recipient of a request: the name is put in when read.
+        recipient = row["recipient"]
+        name = await repo.get_party_name(pool, recipient) or recipient.rsplit(":", 1)[-1]
+        texts = [t.replace(RECIPIENT_NAME, name) for t in texts]
     return {
         "language": row["language"],
-        "messageTitle": row["message_title"],
-        "messageSummary": row["message_summary"],
-        "messageBody": row["message_body"],
+        "messageTitle": texts[0],
+        "messageSummary": texts[1],
+        "messageBody": texts[2],
         "attachments": [],
     }
 
 
-def _common(row: asyncpg.Record, history: list[repo.StatusRow]) -> dict[str, Any]:
+async def _common(pool: asyncpg.Pool, row: asyncpg.Record, history: list[repo.StatusRow]) -> dict[str, Any]:
     current = current_status(history)
     published = any(s.status == repo.PUBLISHED for s in history)
     return {
@@ -74,7 +83,7 @@ def _common(row: asyncpg.Record, history: list[repo.StatusRow]) -> dict[str, Any
         "sendersReference": row["senders_reference"],
         "messageSender": row["message_sender"] or "",
         "recipient": row["recipient"],
-        "content": _content(row, published),
+        "content": await _content(pool, row, published),
         "created": iso(row["created"]),
         "requestedPublishTime": iso(row["requested_publish_time"]),
         "allowSystemDeleteAfter": None,
@@ -98,7 +107,7 @@ async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id:
     if any(s.status in _PURGED for s in history):
         raise errors.NOT_FOUND()
     orders = await repo.get_notification_orders(pool, correspondence_id)
-    body = _common(row, history)
+    body = await _common(pool, row, history)
     body["notifications"] = [
         {"notificationOrderId": str(o["id"]), "isReminder": o["is_reminder"]} for o in orders
     ]
@@ -109,9 +118,8 @@ async def get_details(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
     row = await _load_for_sender(pool, caller, correspondence_id)
     history = await repo.get_status_history(pool, correspondence_id)
     orders = await repo.get_notification_orders(pool, correspondence_id)
-    body = _common(row, history)
-    request = orjson.loads(row["notification_request"]) if row["notification_request"] else {}
-    body["notifications"] = [_notification(o, row, request) for o in orders]
+    body = await _common(pool, row, history)
+    body["notifications"] = [_notification(o, row) for o in orders]
     body["statusHistory"] = [
         {
             "status": STATUS_NAMES[s.status],
@@ -124,7 +132,7 @@ async def get_details(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
     return body
 
 
-def _notification(order: asyncpg.Record, row: asyncpg.Record, request: dict[str, Any]) -> dict[str, Any]:
+def _notification(order: asyncpg.Record, row: asyncpg.Record) -> dict[str, Any]:
     status = order["processing_status"]
     recipient = order["recipient"]
     bare = recipient.rsplit(":", 1)[-1]
