@@ -410,6 +410,23 @@ async def test_duplicate_recipients_after_normalisation_are_1006(
     assert response.status_code == 400 and error_code(response) == 1006
 
 
+async def test_transmission_rules_1045_and_1051(client: httpx.AsyncClient, sender: Sender) -> None:
+    dialog = [{"referenceType": "DialogportenDialogId", "referenceValue": str(uuid.uuid4())}]
+    two = builders.initialize_body(
+        sender.resource_id, [builders.national_id(), builders.national_id()], externalReferences=dialog
+    )
+    response = await post(client, sender, two)
+    assert response.status_code == 400 and error_code(response) == 1045
+    with_reply = builders.initialize_body(
+        sender.resource_id,
+        [builders.national_id()],
+        externalReferences=dialog,
+        replyOptions=[{"linkURL": "https://example.no"}],
+    )
+    response = await post(client, sender, with_reply)
+    assert response.status_code == 400 and error_code(response) == 1051
+
+
 async def test_idempotency_key_with_several_recipients_is_1047(
     client: httpx.AsyncClient, sender: Sender
 ) -> None:

@@ -35,6 +35,12 @@ REPLY_OPTIONS_INVALID = ErrorSpec(
 RESOURCE_UNKNOWN = ErrorSpec(1036, 400, "ResourceId must match an existing resource in the resource registry")
 TOO_MANY_ATTACHMENTS = ErrorSpec(1038, 400, "A correspondence cannot contain more than 100 attachments in total")
 MESSAGE_SENDER_NOT_PLAIN = ErrorSpec(1039, 400, "Message sender must be plain text")
+TRANSMISSION_ONE_RECIPIENT = ErrorSpec(1045, 400, "Transmission correspondences only support one recipient")
+TRANSMISSION_NO_GUI_ACTIONS = ErrorSpec(
+    1051,
+    400,
+    "Correspondences with GUI actions (ReplyOptions or IsConfirmationNeeded) cannot be sent as transmissions",
+)
 IDEMPOTENT_KEY_MULTIPLE = ErrorSpec(
     1047, 400, "Idempotency key is not supported for requests with multiple recipients"
 )

@@ -67,6 +67,10 @@ def _check_external_references(request: InitializeCorrespondencesExt) -> None:
                 raise errors.DIALOG_ID_INVALID() from None
             if dialog.int == 0:
                 raise errors.DIALOG_ID_INVALID()
+            if len(request.recipients) > 1:
+                raise errors.TRANSMISSION_ONE_RECIPIENT()
+            if request.correspondence.replyOptions or request.correspondence.isConfirmationNeeded:
+                raise errors.TRANSMISSION_NO_GUI_ACTIONS()
             # There is no Dialogporten here (DESIGN decision 7): no dialog can be found.
             raise errors.DIALOG_NOT_FOUND()
 
