@@ -100,7 +100,7 @@ async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Resp
     response_model=None,
     responses={200: {"model": CorrespondenceOverviewExt}},
 )
-async def overview(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep) -> Response:  # noqa: N803
+async def overview(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep) -> Response:
     """Overview of one correspondence."""
     return _json(await get_overview(pool=svc.pool, caller=caller, correspondence_id=correspondenceId))
 
@@ -110,6 +110,6 @@ async def overview(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: 
     response_model=None,
     responses={200: {"model": CorrespondenceDetailsExt}},
 )
-async def details(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep) -> Response:  # noqa: N803
+async def details(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep) -> Response:
     """Details of one correspondence, with status history and notification orders."""
     return _json(await get_details(pool=svc.pool, caller=caller, correspondence_id=correspondenceId))

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from correspondence.kit.text import check_recipient, is_valid_resource_id
 from correspondence.kit.wire import Text, UtcDateTime, WireModel, enum_name, enum_parser
 
 
-class CorrespondenceStatusExt(str, Enum):
+class CorrespondenceStatusExt(StrEnum):
     Initialized = "Initialized"
     ReadyForPublish = "ReadyForPublish"
     Published = "Published"
@@ -34,12 +42,12 @@ class CorrespondenceStatusExt(str, Enum):
 STATUS_NAMES = [s.name for s in CorrespondenceStatusExt]  # index = stored number
 
 
-class NotificationTemplateExt(str, Enum):
+class NotificationTemplateExt(StrEnum):
     CustomMessage = "CustomMessage"
     GenericAltinnMessage = "GenericAltinnMessage"
 
 
-class NotificationChannelExt(str, Enum):
+class NotificationChannelExt(StrEnum):
     Email = "Email"
     Sms = "Sms"
     EmailPreferred = "EmailPreferred"
@@ -50,12 +58,12 @@ class NotificationChannelExt(str, Enum):
 CHANNEL_NAMES = [c.name for c in NotificationChannelExt]
 
 
-class EmailContentType(str, Enum):
+class EmailContentType(StrEnum):
     Plain = "Plain"
     Html = "Html"
 
 
-class ReferenceTypeExt(str, Enum):
+class ReferenceTypeExt(StrEnum):
     Generic = "Generic"
     AltinnAppInstance = "AltinnAppInstance"
     AltinnBrokerFileTransfer = "AltinnBrokerFileTransfer"
@@ -65,18 +73,18 @@ class ReferenceTypeExt(str, Enum):
     DialogportenTransmissionType = "DialogportenTransmissionType"
 
 
-class InitializeAttachmentDataLocationTypeExt(str, Enum):
+class InitializeAttachmentDataLocationTypeExt(StrEnum):
     NewCorrespondenceAttachment = "NewCorrespondenceAttachment"
     ExistingCorrespondenceAttachment = "ExistingCorrespondenceAttachment"
     ExistingExternalStorage = "ExistingExternalStorage"
 
 
-class AttachmentDataLocationTypeExt(str, Enum):
+class AttachmentDataLocationTypeExt(StrEnum):
     AltinnCorrespondenceAttachment = "AltinnCorrespondenceAttachment"
     ExternalStorage = "ExternalStorage"
 
 
-class AttachmentStatusExt(str, Enum):
+class AttachmentStatusExt(StrEnum):
     Initialized = "Initialized"
     UploadProcessing = "UploadProcessing"
     Published = "Published"
@@ -85,13 +93,13 @@ class AttachmentStatusExt(str, Enum):
     Expired = "Expired"
 
 
-class InitializedNotificationStatusExt(str, Enum):
+class InitializedNotificationStatusExt(StrEnum):
     Success = "Success"
     MissingContact = "MissingContact"
     Failure = "Failure"
 
 
-class CorrespondencesRoleType(str, Enum):
+class CorrespondencesRoleType(StrEnum):
     Recipient = "Recipient"
     Sender = "Sender"
     RecipientAndSender = "RecipientAndSender"
@@ -103,7 +111,9 @@ Channel = Annotated[
 ContentType = Annotated[
     EmailContentType, BeforeValidator(enum_parser(EmailContentType)), PlainSerializer(enum_name)
 ]
-RefType = Annotated[ReferenceTypeExt, BeforeValidator(enum_parser(ReferenceTypeExt)), PlainSerializer(enum_name)]
+RefType = Annotated[
+    ReferenceTypeExt, BeforeValidator(enum_parser(ReferenceTypeExt)), PlainSerializer(enum_name)
+]
 DataLocation = Annotated[
     InitializeAttachmentDataLocationTypeExt,
     BeforeValidator(enum_parser(InitializeAttachmentDataLocationTypeExt)),
@@ -170,9 +180,7 @@ class InitializeCorrespondenceNotificationExt(WireModel):
     customNotificationRecipients: list[CustomNotificationRecipientExt] | None = Field(
         None, alias="customNotificationRecipients"
     )
-    overrideRegisteredContactInformation: bool = Field(
-        False, alias="overrideRegisteredContactInformation"
-    )
+    overrideRegisteredContactInformation: bool = Field(False, alias="overrideRegisteredContactInformation")
 
     def effective_custom_recipients(self) -> list[NotificationRecipientExt]:
         if self.customRecipients:
@@ -310,7 +318,14 @@ class BaseCorrespondenceExt(WireModel):
 
 
 _TRANSMISSION_TYPES = [
-    "information", "acceptance", "rejection", "request", "alert", "decision", "submission", "correction",
+    "information",
+    "acceptance",
+    "rejection",
+    "request",
+    "alert",
+    "decision",
+    "submission",
+    "correction",
 ]
 
 

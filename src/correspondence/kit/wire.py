@@ -3,9 +3,9 @@ pydantic errors rendered as the reference's validation messages (api.md ยง1.2, ย
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
-from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from pydantic import (
@@ -23,7 +23,7 @@ from correspondence.kit.errors import FieldError, ValidationProblem
 _LIMITS: dict[str, tuple[int, int]] = {}
 
 
-def Text(alias: str, min_len: int = 0, max_len: int = 0) -> Any:  # noqa: N802 - reads like a type
+def Text(alias: str, min_len: int = 0, max_len: int = 0) -> Any:
     """A string field with the reference's length limits; remembered for error messages."""
     if max_len:
         _LIMITS[alias] = (min_len, max_len)
@@ -97,7 +97,12 @@ def enum_name(member: Enum) -> str:
 
 
 def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00: the UTC instant is before year 1
+        raise PydanticCustomError("datetime_range", "The date-time is out of range") from None
 
 
 UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
@@ -133,7 +138,7 @@ def _message(err: Any, loc: tuple[str | int, ...]) -> str:
                 f"and a maximum length of {high}."
             )
         return f"The field {prop} must be a string with a maximum length of {high}."
-    if kind == "custom" or kind == "value_error" and "ctx" in err and "error" in err["ctx"]:
+    if kind == "custom" or (kind == "value_error" and "ctx" in err and "error" in err["ctx"]):
         return str(err["ctx"]["error"]) if kind == "value_error" else str(err["msg"])
     if kind in ("enum_value",):
         return str(err["msg"])
