@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar, TypeVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, TypeVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -14,6 +15,8 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -21,6 +24,7 @@ from pydantic_core import PydanticCustomError
 from correspondence.kit.errors import FieldError, ValidationProblem
 
 _LIMITS: dict[str, tuple[int, int]] = {}
+NUL_MESSAGE = "The value cannot contain the NUL character (\\u0000)."
 
 
 def Text(alias: str, min_len: int = 0, max_len: int = 0) -> Any:
@@ -40,6 +44,7 @@ class WireModel(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore", str_strip_whitespace=False)
     _ci_aliases: ClassVar[dict[str, str]] = {}
+    _mapping_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -50,6 +55,27 @@ class WireModel(BaseModel):
         cls._ci_aliases = {
             (f.alias or name).lower(): (f.alias or name) for name, f in cls.model_fields.items()
         }
+        cls._mapping_fields = frozenset(n for n, f in cls.model_fields.items() if _is_mapping(f.annotation))
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any, info: ValidationInfo) -> Any:
+        """PostgreSQL text cannot hold U+0000: such a string is a validation error, not a 500 at insert.
+        Nested models check their own members; here strings, lists of strings and string maps."""
+        if isinstance(value, str):
+            bad = "\x00" in value
+        elif isinstance(value, list):
+            try:
+                bad = "\x00" in "".join(value)  # fast path: 500 recipients in ~10 µs
+            except TypeError:
+                bad = any(isinstance(item, str) and "\x00" in item for item in value)
+        elif isinstance(value, dict) and info.field_name in cls._mapping_fields:
+            bad = any(isinstance(text, str) and "\x00" in text for pair in value.items() for text in pair)
+        else:
+            return value
+        if bad:
+            raise PydanticCustomError("custom", NUL_MESSAGE)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -64,6 +90,13 @@ class WireModel(BaseModel):
                 continue  # an exact-case key wins over a differently-cased duplicate
             out[canonical] = value
         return out
+
+
+def _is_mapping(annotation: Any) -> bool:
+    """dict[...] or an optional dict[...] (a map of strings, not a nested model)."""
+    if get_origin(annotation) in (Union, UnionType):
+        return any(_is_mapping(arg) for arg in get_args(annotation))
+    return get_origin(annotation) is dict
 
 
 E = TypeVar("E", bound=Enum)

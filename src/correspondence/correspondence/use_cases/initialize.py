@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -35,6 +35,7 @@ from correspondence.registry.cache import ResourceCache
 
 _LANGUAGES = ("nb", "nn", "en")
 _ORDER_STATUS = ("Success", "MissingContact", "Failure")
+_END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,8 @@ async def initialize_correspondences(
     main_oids: list[uuid.UUID] | None = None
     rem_oids: list[uuid.UUID | None] | None = None
     main_time = max(publish_time, now)
-    reminder_time = main_time + reminder_delay
+    # Capped: a publish time within the delay of year 9999's end would overflow (a 500 before).
+    reminder_time = main_time + min(reminder_delay, _END_OF_TIME - main_time)
     if plan is not None:
         main_oids = new_ids(n)
         rem_oids = list(new_ids(n)) if plan.send_reminder else [None] * n
