@@ -183,12 +183,16 @@ def _message(err: Any, loc: tuple[str | int, ...]) -> str:
     return f"The JSON value could not be converted for {prop}."
 
 
+# Segments pydantic adds to a location for unions and containers; they are not properties.
+_TYPE_TAGS = frozenset({"int", "str", "float", "bool", "none", "dict[str,str]", "list[str]", "uuid"})
+
+
 def to_validation_problem(exc: ValidationError, root: tuple[str, ...] = ()) -> ValidationProblem:
     problem = ValidationProblem()
     for err in exc.errors(include_url=False):
         loc = root + tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # discriminator / before-validator segments are not properties
-        loc = tuple(p for p in loc if p not in ("dict[str,str]",))
+        loc = tuple(p for p in loc if p not in _TYPE_TAGS)
         if err["type"] == "json_invalid":
             problem.errors.append(FieldError("$", _message(err, loc)))
             continue
