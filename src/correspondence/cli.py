@@ -327,4 +327,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

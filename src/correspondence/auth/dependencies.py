@@ -45,6 +45,13 @@ async def require_sender_or_recipient(caller: Annotated[Caller, Depends(current_
     raise PlainError(403, f"The token must carry the scope {scopes.WRITE} or {scopes.READ}.")
 
 
+async def require_recipient(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    if scopes.READ in caller.scopes:
+        return caller
+    raise PlainError(403, f"The token must carry the scope {scopes.READ}.")
+
+
 Sender = Annotated[Caller, Depends(require_sender)]
+Recipient = Annotated[Caller, Depends(require_recipient)]
 SenderOrRecipient = Annotated[Caller, Depends(require_sender_or_recipient)]
 ServicesDep = Annotated[Services, Depends(services)]

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
-from correspondence.auth.dependencies import Sender, SenderOrRecipient, ServicesDep
+from correspondence.auth.dependencies import Recipient, Sender, SenderOrRecipient, ServicesDep
 from correspondence.correspondence.schemas import (
+    STATUS_NAMES,
     CorrespondenceDetailsExt,
     CorrespondenceOverviewExt,
+    CorrespondencesExt,
+    CorrespondencesRoleType,
+    CorrespondenceStatusExt,
     InitializeCorrespondencesExt,
     InitializeCorrespondencesResponseExt,
 )
+from correspondence.correspondence.use_cases.archive import archive
+from correspondence.correspondence.use_cases.confirm import confirm
 from correspondence.correspondence.use_cases.initialize import initialize_correspondences
-from correspondence.correspondence.use_cases.view import get_details, get_overview
-from correspondence.kit.errors import PlainError
-from correspondence.kit.wire import to_validation_problem
+from correspondence.correspondence.use_cases.mark_as_read import mark_as_read
+from correspondence.correspondence.use_cases.purge import purge
+from correspondence.correspondence.use_cases.search import SearchQuery, search_correspondences
+from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
+from correspondence.kit.errors import FieldError, PlainError, ValidationProblem
+from correspondence.kit.text import (
+    ORG_URN,
+    PERSON_URN,
+    is_national_identity_number,
+    strip_resource_prefix,
+)
+from correspondence.kit.wire import enum_parser, to_validation_problem
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
 
@@ -113,3 +131,148 @@ async def overview(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: 
 async def details(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep) -> Response:
     """Details of one correspondence, with status history and notification orders."""
     return _json(await get_details(pool=svc.pool, caller=caller, correspondence_id=correspondenceId))
+
+
+def _uuid_param(name: str, value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")]) from None
+
+
+def _party_param(value: str | None) -> str | None:
+    """onBehalfOf: an organisation (0192: or URN) or a person (URN or bare 11 digits)."""
+    if value is None or not value.strip():
+        return None
+    v = value.strip()
+    if _ORG_PARTY.match(v):
+        return ORG_URN + v[-9:]
+    if _PERSON_PARTY.match(v):
+        if not is_national_identity_number(v[-11:]):
+            raise ValidationProblem(
+                [FieldError("onBehalfOf", "The given OnBehalfOf national identity number is not valid")]
+            )
+        return PERSON_URN + v[-11:]
+    raise ValidationProblem([FieldError("onBehalfOf", _ON_BEHALF_OF_MESSAGE)])
+
+
+_ORG_PARTY = re.compile(r"^(?:0192:|urn:altinn:organization:identifier-no:)\d{9}\Z")
+_PERSON_PARTY = re.compile(r"^(?:urn:altinn:person:identifier-no:)?\d{11}\Z")
+_ON_BEHALF_OF_MESSAGE = (
+    "OnBehalfOf must be either a valid organization number (format: "
+    "'urn:altinn:organization:identifier-no:organizationnumber' or '0192:organizationnumber') or a valid "
+    "national identity number (format: 'urn:altinn:person:identifier-no:nationalidentitynumber' or just "
+    "'nationalidentitynumber')"
+)
+_ROLE = enum_parser(CorrespondencesRoleType)
+_STATUS = enum_parser(CorrespondenceStatusExt)
+
+
+def _enum_param(name: str, value: str | None, parse: Any) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return parse(value)
+    except PydanticCustomError:
+        raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")]) from None
+
+
+def _int_param(name: str, value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")]) from None
+
+
+def _time_param(name: str, value: str | None) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")]) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+@router.get(
+    "/correspondence",
+    response_model=None,
+    responses={200: {"model": CorrespondencesExt}},
+)
+async def search(
+    caller: SenderOrRecipient,
+    svc: ServicesDep,
+    resourceId: str | None = None,
+    offset: str | None = None,
+    limit: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    status: Annotated[
+        str | None, Query(json_schema_extra={"$ref": "#/components/schemas/CorrespondenceStatusExt"})
+    ] = None,
+    role: Annotated[
+        str | None, Query(json_schema_extra={"$ref": "#/components/schemas/CorrespondencesRoleType"})
+    ] = None,
+    onBehalfOf: str | None = None,
+    sendersReference: str | None = None,
+    idempotentKey: str | None = None,
+) -> Response:
+    """Find correspondences, newest first, one page at a time."""
+    parsed_role = _enum_param("role", role, _ROLE)
+    parsed_status = _enum_param("status", status, _STATUS)
+    query = SearchQuery(
+        role=parsed_role.name if parsed_role else "RecipientAndSender",
+        resource_id=strip_resource_prefix(resourceId) if resourceId else None,
+        from_time=_time_param("from", from_),
+        to_time=_time_param("to", to),
+        status=STATUS_NAMES.index(parsed_status.name) if parsed_status else None,
+        on_behalf_of=_party_param(onBehalfOf),
+        offset=_int_param("offset", offset) or 0,
+        limit=_int_param("limit", limit) or 0,
+        senders_reference=sendersReference or None,
+        idempotent_key=_uuid_param("idempotentKey", idempotentKey) if idempotentKey else None,
+    )
+    return _json(await search_correspondences(pool=svc.pool, caller=caller, query=query))
+
+
+@router.get(
+    "/correspondence/{correspondenceId}/content",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def content(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
+    """The message body (markdown) for the recipient; reading it marks it Read."""
+    text = await get_content(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
+    return PlainTextResponse(text)
+
+
+@router.post("/correspondence/{correspondenceId}/markasread", response_model=None)
+async def markasread(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
+    """Mark the correspondence as read (the recipient must have fetched it)."""
+    cid = await mark_as_read(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
+    return _json(str(cid))
+
+
+@router.post("/correspondence/{correspondenceId}/confirm", response_model=None)
+async def confirm_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
+    """Confirm the correspondence; Confirmed is stored before the answer."""
+    cid = await confirm(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
+    return _json(str(cid))
+
+
+@router.post("/correspondence/{correspondenceId}/archive", response_model=None)
+async def archive_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
+    """File the correspondence away (status Archived); it stays searchable."""
+    cid = await archive(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
+    return _json(str(cid))
+
+
+@router.delete("/correspondence/{correspondenceId}/purge", response_model=None)
+async def purge_endpoint(
+    correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep
+) -> Response:
+    """Purge: the sender before publication, or the recipient."""
+    cid = await purge(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
+    return _json(str(cid))

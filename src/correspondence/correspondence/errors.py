@@ -15,6 +15,10 @@ ATTACHMENT_SENDER_MISMATCH = ErrorSpec(
     1017, 400, "The sender of the correspondence must be equal the sender of existing attachments"
 )
 ATTACHMENT_NOT_PUBLISHED = ErrorSpec(1018, 400, "Attachment is not published")
+SENDER_CANNOT_PURGE_PUBLISHED = ErrorSpec(
+    1013, 400, "Sender cannot delete correspondence that has been published"
+)
+ALREADY_PURGED = ErrorSpec(1014, 400, "Correspondence has already been purged")
 TITLE_EMPTY = ErrorSpec(1020, 400, "Message title cannot be empty")
 BODY_EMPTY = ErrorSpec(1021, 400, "Message body cannot be empty")
 INVALID_LANGUAGE = ErrorSpec(
@@ -22,18 +26,31 @@ INVALID_LANGUAGE = ErrorSpec(
     400,
     "Invalid language chosen. Supported languages is Norsk bokmål (nb), Nynorsk (nn) and English (en)",
 )
+NOT_FETCHED_BEFORE_READ = ErrorSpec(1024, 400, "Correspondence must be fetched before it can be read")
+NOT_FETCHED_BEFORE_CONFIRM = ErrorSpec(1025, 400, "Correspondence must be fetched before it can be confirmed")
+CONFIRMATION_REQUIRED = ErrorSpec(
+    1026,
+    400,
+    "Cannot archive or delete a correspondence which has not been confirmed when confirmation is required",
+)
+FROM_AFTER_TO = ErrorSpec(1027, 400, "From date cannot be after to date")
+NEGATIVE_PAGING = ErrorSpec(1028, 400, "Limit and offset must be greater than or equal to 0")
 RECIPIENT_RESERVED = ErrorSpec(
     1030,
     422,
     "Recipient {recipient} has reserved themselves from public correspondences. "
     "Can be overridden using the 'IgnoreReservation' flag.",
 )
+ALREADY_READ = ErrorSpec(1040, 400, "Correspondence is already marked as read")
+ALREADY_CONFIRMED = ErrorSpec(1041, 400, "Correspondence has already been confirmed")
 IDEMPOTENT_KEY_USED = ErrorSpec(1034, 409, "A correspondence with the same idempotent key already exists")
 REPLY_OPTIONS_INVALID = ErrorSpec(
     1035, 400, "Reply options must be well-formed URIs and HTTPS with a max length of 255 characters"
 )
 RESOURCE_UNKNOWN = ErrorSpec(1036, 400, "ResourceId must match an existing resource in the resource registry")
-TOO_MANY_ATTACHMENTS = ErrorSpec(1038, 400, "A correspondence cannot contain more than 100 attachments in total")
+TOO_MANY_ATTACHMENTS = ErrorSpec(
+    1038, 400, "A correspondence cannot contain more than 100 attachments in total"
+)
 MESSAGE_SENDER_NOT_PLAIN = ErrorSpec(1039, 400, "Message sender must be plain text")
 TRANSMISSION_ONE_RECIPIENT = ErrorSpec(1045, 400, "Transmission correspondences only support one recipient")
 TRANSMISSION_NO_GUI_ACTIONS = ErrorSpec(
@@ -49,7 +66,9 @@ ONE_TRANSMISSION_TYPE = ErrorSpec(
     1052, 400, "Only one DialogportenTransmissionType external reference is allowed"
 )
 TRANSMISSION_TYPE_NEEDS_DIALOG = ErrorSpec(
-    1053, 400, "DialogportenTransmissionType external reference requires a DialogportenDialogId external reference"
+    1053,
+    400,
+    "DialogportenTransmissionType external reference requires a DialogportenDialogId external reference",
 )
 DIALOG_NOT_FOUND = ErrorSpec(1054, 404, "Dialogporten dialog with the given id was not found")
 CONFIDENTIAL_REQUIRED = ErrorSpec(

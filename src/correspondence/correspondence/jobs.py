@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncpg
 
+from correspondence.correspondence.repository import record_due_dates
 from correspondence.correspondence.use_cases.publish import publish_correspondences
+from correspondence.kit import clock
 from correspondence.kit.jobs import Job, Worker
 
 PUBLISH = "correspondence.publish"
+DUE = "correspondence.due"
 
 
 async def _publish(conn: asyncpg.Connection, jobs: list[Job]) -> None:
     await publish_correspondences(conn, [j.ref_id for j in jobs if j.ref_id is not None])
 
 
+async def _due(conn: asyncpg.Connection, jobs: list[Job]) -> None:
+    await record_due_dates(conn, [j.ref_id for j in jobs if j.ref_id is not None], clock.now())
+
+
 def register(worker: Worker) -> None:
     worker.register(PUBLISH, _publish)
+    worker.register(DUE, _due)

@@ -11,7 +11,7 @@ import asyncpg
 
 # Status numbers as stored (api.md §7.1).
 INITIALIZED, READY_FOR_PUBLISH, PUBLISHED, FETCHED, READ = 0, 1, 2, 3, 4
-CONFIRMED, PURGED_BY_RECIPIENT, PURGED_BY_ALTINN, RESERVED, FAILED = 6, 7, 8, 10, 11
+CONFIRMED, PURGED_BY_RECIPIENT, PURGED_BY_ALTINN, ARCHIVED, RESERVED, FAILED = 6, 7, 8, 9, 10, 11
 ATTACHMENTS_DOWNLOADED = 12
 
 # One statement writes a whole Initialize (initialize-ceiling.md §2.2): the contact lookup, the
@@ -51,8 +51,10 @@ ins_content AS (
 ins_corr AS (
   INSERT INTO correspondences (id, content_id, resource_id, recipient, sender, service_owner_id,
     senders_reference, message_sender, requested_publish_time, due_date_time, ignore_reservation,
-    is_confirmation_needed, is_confidential, allow_forwarding, idempotent_key, created)
-  SELECT r.id, $1, $12, r.recipient, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $32
+    is_confirmation_needed, is_confidential, allow_forwarding, idempotent_key, created, status,
+    status_changed)
+  SELECT r.id, $1, $12, r.recipient, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $32,
+         CASE WHEN r.reserved THEN 10 ELSE 1 END::smallint, $32
   FROM r CROSS JOIN go),
 ins_status AS (
   INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
@@ -71,7 +73,10 @@ ins_orders AS (
   WHERE o.st IS NOT NULL),
 ins_jobs AS (
   INSERT INTO jobs (task, ref_id, run_at, created)
-  SELECT 'correspondence.publish', r.id, GREATEST($17, $32), $32 FROM r CROSS JOIN go)
+  SELECT 'correspondence.publish', r.id, GREATEST($17, $32), $32 FROM r CROSS JOIN go
+  UNION ALL
+  SELECT 'correspondence.due', r.id, $18, $32 FROM r CROSS JOIN go
+  WHERE $18::timestamptz IS NOT NULL AND NOT r.reserved)
 SELECT r.reserved, r.main_status, r.rem_status, EXISTS (SELECT 1 FROM go) AS written
 FROM r ORDER BY r.ord
 """
@@ -123,18 +128,46 @@ class StatusRow:
 
 
 async def get_correspondence(
-    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID
+    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, *, lock: bool = False
 ) -> asyncpg.Record | None:
-    row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
+    sql = """SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
                   ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
                   ct.external_references::text AS external_references,
                   ct.notification::text AS notification_request
            FROM correspondences c JOIN correspondence_contents ct ON ct.id = c.content_id
-           WHERE c.id = $1""",
-        cid,
-    )
+           WHERE c.id = $1"""
+    row: asyncpg.Record | None = await conn.fetchrow(sql + (" FOR UPDATE OF c" if lock else ""), cid)
     return row
+
+
+async def has_delegation(conn: asyncpg.Connection | asyncpg.Pool, person: str, party: str) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM delegations WHERE person = $1 AND party = $2)", person, party
+    )
+    return found
+
+
+async def has_status(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, status: int) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM correspondence_statuses WHERE correspondence_id = $1 AND status = $2)",
+        cid,
+        status,
+    )
+    return found
+
+
+async def fetched_recently(
+    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, party: str | None, since: datetime
+) -> bool:
+    found: bool = await conn.fetchval(
+        """SELECT EXISTS (SELECT 1 FROM correspondence_statuses
+                          WHERE correspondence_id = $1 AND status = 3 AND party IS NOT DISTINCT FROM $2
+                            AND status_changed > $3)""",
+        cid,
+        party,
+        since,
+    )
+    return found
 
 
 async def get_status_history(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> list[StatusRow]:
@@ -161,6 +194,62 @@ async def get_notification_orders(
 async def get_party_name(conn: asyncpg.Connection | asyncpg.Pool, party: str) -> str | None:
     name: str | None = await conn.fetchval("SELECT name FROM parties WHERE party = $1", party)
     return name
+
+
+async def search_ids(
+    conn: asyncpg.Connection | asyncpg.Pool, branches: list[str], args: list[Any], offset: int, limit: int
+) -> tuple[list[uuid.UUID], int]:
+    """One page of ids, newest first, and the total. Each branch is a WHERE clause built from
+    fixed text and numbered parameters only (see use_cases/search.py)."""
+    n = len(args)
+    order = "ORDER BY requested_publish_time DESC, id DESC"
+    if len(branches) == 1:
+        where = branches[0]
+        page_sql = (
+            f"SELECT id, count(*) OVER () AS total FROM correspondences WHERE {where} "
+            f"{order} LIMIT ${n + 1} OFFSET ${n + 2}"
+        )
+        count_sql = f"SELECT count(*) FROM correspondences WHERE {where}"
+    else:
+        union = " UNION ".join(
+            f"(SELECT id, requested_publish_time FROM correspondences WHERE {b})" for b in branches
+        )
+        page_sql = (
+            f"SELECT id, count(*) OVER () AS total FROM ({union}) u {order} LIMIT ${n + 1} OFFSET ${n + 2}"
+        )
+        count_sql = f"SELECT count(*) FROM ({union}) u"
+    rows = await conn.fetch(page_sql, *args, limit, offset)
+    if rows:
+        return [r["id"] for r in rows], int(rows[0]["total"])
+    total: int = await conn.fetchval(count_sql, *args) if offset > 0 else 0
+    return [], total
+
+
+async def find_by_idempotent_key(
+    conn: asyncpg.Connection | asyncpg.Pool, key: uuid.UUID, party: str
+) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        """SELECT id FROM correspondences WHERE idempotent_key = $1
+             AND ($2 = recipient OR $2 = 'urn:altinn:organization:identifier-no:' || service_owner_id)""",
+        key,
+        party,
+    )
+    return [r["id"] for r in rows]
+
+
+# --- due dates ------------------------------------------------------------------------------------
+
+
+async def record_due_dates(conn: asyncpg.Connection, ids: list[uuid.UUID], at: datetime) -> None:
+    """At the due date: note whether it was never read, and never confirmed when that was asked."""
+    await conn.execute(
+        """UPDATE correspondences SET due_checked = $2,
+             never_read = (read_at IS NULL),
+             never_confirmed = (is_confirmation_needed AND confirmed_at IS NULL)
+           WHERE id = ANY($1::uuid[]) AND due_checked IS NULL AND status NOT IN (0, 1, 7, 8, 10, 11)""",
+        ids,
+        at,
+    )
 
 
 # --- publishing ---------------------------------------------------------------------------------
@@ -190,16 +279,34 @@ async def append_statuses(
     statuses: list[int],
     texts: list[str],
     at: datetime,
+    party: str | None = None,
 ) -> None:
+    """Append history rows (in order) and move each correspondence's current status to the last
+    lifecycle status given: Fetched and AttachmentsDownloaded never become current, and a purge is
+    terminal (DESIGN decision 3)."""
     if not ids:
         return
     await conn.execute(
-        """INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed)
-           SELECT * , $4::timestamptz FROM unnest($1::uuid[], $2::smallint[], $3::text[])""",
+        """WITH u AS (SELECT * FROM unnest($1::uuid[], $2::smallint[], $3::text[]) WITH ORDINALITY
+                      AS u(id, st, txt, ord)),
+           ins AS (INSERT INTO correspondence_statuses
+                     (correspondence_id, status, status_text, status_changed, party)
+                   SELECT u.id, u.st, u.txt, $4, $5 FROM u ORDER BY u.ord),
+           f AS (SELECT u.id, bool_or(u.st = 4) AS read, bool_or(u.st = 6) AS confirmed,
+                        (array_agg(u.st ORDER BY u.ord DESC) FILTER (WHERE u.st NOT IN (3, 12)))[1] AS last
+                 FROM u GROUP BY u.id)
+           UPDATE correspondences c SET
+             status = CASE WHEN c.status IN (7, 8) OR f.last IS NULL THEN c.status ELSE f.last END,
+             status_changed = CASE WHEN c.status IN (7, 8) OR f.last IS NULL THEN c.status_changed
+                                   ELSE $4 END,
+             read_at = CASE WHEN f.read THEN COALESCE(c.read_at, $4) ELSE c.read_at END,
+             confirmed_at = CASE WHEN f.confirmed THEN COALESCE(c.confirmed_at, $4) ELSE c.confirmed_at END
+           FROM f WHERE c.id = f.id""",
         ids,
         statuses,
         texts,
         at,
+        party,
     )
 
 

@@ -375,6 +375,17 @@ class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class PaginationMetaDataExt(_Out):
+    totalItems: int
+    page: int
+    pages: int
+
+
+class CorrespondencesExt(_Out):
+    ids: list[uuid.UUID] | None
+    pagination: PaginationMetaDataExt
+
+
 class InitializedCorrespondencesNotificationsExt(_Out):
     orderId: uuid.UUID | None = None
     isReminder: bool | None = None

@@ -23,6 +23,10 @@ _NOT_ACCEPTABLE = (
     b"This endpoint does not support the requested Accept header. "
     b"Supported Accept headers are: application/json, */*."
 )
+_NOT_ACCEPTABLE_TEXT = (
+    b"This endpoint does not support the requested Accept header. "
+    b"Supported Accept headers are: text/plain, */*."
+)
 
 
 def _trace_id(headers: list[tuple[bytes, bytes]]) -> str:
@@ -36,6 +40,15 @@ def _trace_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 def accepts_json(accept: str) -> bool:
     """True when any media range in Accept (with q > 0) admits application/json."""
+    return _accepts(accept, json=True)
+
+
+def accepts_text(accept: str) -> bool:
+    """True when any media range in Accept (with q > 0) admits text/plain."""
+    return _accepts(accept, json=False)
+
+
+def _accepts(accept: str, *, json: bool) -> bool:
     for item in accept.split(","):
         parts = [p.strip() for p in item.split(";")]
         media = parts[0].lower()
@@ -47,6 +60,10 @@ def accepts_json(accept: str) -> bool:
                 except ValueError:
                     q = 0.0
         if q <= 0:
+            continue
+        if not json:
+            if media in ("*/*", "text/*", "text/plain"):
+                return True
             continue
         if media in ("*/*", "application/*", "application/json", "application/problem+json", "text/json"):
             return True
@@ -85,8 +102,10 @@ class RequestContext:
 
         try:
             if path.startswith(self.json_prefix):
+                text = path.endswith("/content")
+                check = accepts_text if text else accepts_json
                 for name, value in headers:
-                    if name == b"accept" and not accepts_json(value.decode("latin-1")):
+                    if name == b"accept" and not check(value.decode("latin-1")):
                         await send_wrapper(
                             {
                                 "type": "http.response.start",
@@ -94,7 +113,8 @@ class RequestContext:
                                 "headers": [(b"content-type", b"text/plain; charset=utf-8")],
                             }
                         )
-                        await send({"type": "http.response.body", "body": _NOT_ACCEPTABLE})
+                        body = _NOT_ACCEPTABLE_TEXT if text else _NOT_ACCEPTABLE
+                        await send({"type": "http.response.body", "body": body})
                         return
             await self.app(scope, receive, send_wrapper)
         finally:

@@ -13,7 +13,7 @@ MIGRATIONS = Path(__file__).resolve().parents[3] / "migrations"
 def alembic_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix):]
+            return "postgresql+asyncpg://" + url[len(prefix) :]
     return url
 
 

@@ -1,9 +1,10 @@
-"""The sender's view of one correspondence: overview and details (api.md §3.4, §3.5)."""
+"""One correspondence as its sender or recipient sees it: overview, details, content
+(api.md §3.4, §3.5, §4.1). Recipients' reads are recorded as Fetched / Read."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,8 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES, STATUS_NAMES
+from correspondence.correspondence.use_cases.access import Access, resolve
+from correspondence.kit import clock
 
 _PURGED = (repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN)
 _NOT_CURRENT = (repo.FETCHED, repo.ATTACHMENTS_DOWNLOADED)
@@ -34,15 +37,6 @@ def current_status(history: list[repo.StatusRow]) -> repo.StatusRow:
         return purged[0]
     lifecycle = [s for s in history if s.status not in _NOT_CURRENT]
     return lifecycle[-1]
-
-
-async def _load_for_sender(pool: asyncpg.Pool, caller: Caller, cid: uuid.UUID) -> asyncpg.Record:
-    row = await repo.get_correspondence(pool, cid)
-    if row is None:
-        raise errors.NOT_FOUND()
-    if caller.org is None or caller.org != row["service_owner_id"]:
-        raise errors.NO_ACCESS()
-    return row
 
 
 RECIPIENT_NAME = "{{recipientName}}"
@@ -73,9 +67,12 @@ async def _content(pool: asyncpg.Pool, row: asyncpg.Record, published: bool) -> 
     }
 
 
-async def _common(pool: asyncpg.Pool, row: asyncpg.Record, history: list[repo.StatusRow]) -> dict[str, Any]:
+async def _common(
+    pool: asyncpg.Pool, row: asyncpg.Record, history: list[repo.StatusRow], role: str
+) -> dict[str, Any]:
     current = current_status(history)
-    published = any(s.status == repo.PUBLISHED for s in history)
+    # After publication the sender sees a placeholder; the recipient always sees the content.
+    published = role == "sender" and any(s.status == repo.PUBLISHED for s in history)
     return {
         "correspondenceId": str(row["id"]),
         "resourceId": row["resource_id"],
@@ -101,13 +98,46 @@ async def _common(pool: asyncpg.Pool, row: asyncpg.Record, history: list[repo.St
     }
 
 
-async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.UUID) -> dict[str, Any]:
-    row = await _load_for_sender(pool, caller, correspondence_id)
-    history = await repo.get_status_history(pool, correspondence_id)
-    if any(s.status in _PURGED for s in history):
+FETCH_DEBOUNCE = timedelta(seconds=15)
+_REPLY_LABEL = {"en": "Reply options:", "nn": "Svarval:"}
+
+
+async def _record_fetch(pool: asyncpg.Pool, access: Access, *, debounce: bool, read: bool = False) -> None:
+    """Recipients' reads leave Fetched (and, for the content, Read) in the history."""
+    now = clock.now()
+    cid = access.row["id"]
+    statuses: list[int] = []
+    if not debounce or not await repo.fetched_recently(pool, cid, access.party, now - FETCH_DEBOUNCE):
+        statuses.append(repo.FETCHED)
+    if read and access.row["read_at"] is None:
+        statuses.append(repo.READ)
+    if statuses:
+        async with pool.acquire() as conn, conn.transaction():
+            texts = [STATUS_NAMES[s] for s in statuses]
+            await repo.append_statuses(conn, [cid] * len(statuses), statuses, texts, now, access.party)
+
+
+def _check_visible(access: Access, *, reject_purged: bool) -> None:
+    if reject_purged and access.purged:
         raise errors.NOT_FOUND()
+    if access.role == "recipient" and not access.available_to_recipient:
+        raise errors.NOT_FOUND()
+
+
+async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.UUID) -> dict[str, Any]:
+    access = await resolve(pool, caller, correspondence_id)
+    _check_visible(access, reject_purged=True)
+    if access.role == "recipient":
+        await _record_fetch(pool, access, debounce=True)
+    row = access.row
+    history = await repo.get_status_history(pool, correspondence_id)
     orders = await repo.get_notification_orders(pool, correspondence_id)
-    body = await _common(pool, row, history)
+    body = await _common(pool, row, history, access.role)
+    options = body["replyOptions"]
+    if len(options) > 3 and body["content"]["messageBody"]:
+        label = _REPLY_LABEL.get(str(row["language"]).lower(), "Svarvalg:")
+        lines = "\n".join(f"{o.get('linkText')}: {o.get('linkURL')}" for o in options)
+        body["content"]["messageBody"] += f"\n\n{label}\n{lines}"
     body["notifications"] = [
         {"notificationOrderId": str(o["id"]), "isReminder": o["is_reminder"]} for o in orders
     ]
@@ -115,11 +145,16 @@ async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id:
 
 
 async def get_details(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.UUID) -> dict[str, Any]:
-    row = await _load_for_sender(pool, caller, correspondence_id)
+    access = await resolve(pool, caller, correspondence_id)
+    _check_visible(access, reject_purged=False)
+    if access.role == "recipient":
+        await _record_fetch(pool, access, debounce=False)
+    row = access.row
     history = await repo.get_status_history(pool, correspondence_id)
     orders = await repo.get_notification_orders(pool, correspondence_id)
-    body = await _common(pool, row, history)
+    body = await _common(pool, row, history, access.role)
     body["notifications"] = [_notification(o, row) for o in orders]
+    hidden = _HIDDEN_FROM_SENDER if access.role == "sender" else ()
     body["statusHistory"] = [
         {
             "status": STATUS_NAMES[s.status],
@@ -127,9 +162,18 @@ async def get_details(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
             "statusChanged": iso(s.status_changed),
         }
         for s in history
-        if s.status not in _HIDDEN_FROM_SENDER
+        if s.status not in hidden
     ]
     return body
+
+
+async def get_content(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.UUID) -> str:
+    """The message body for the recipient; reading it counts as Read (api.md §4.1)."""
+    access = await resolve(pool, caller, correspondence_id, allow=("recipient",))
+    _check_visible(access, reject_purged=True)
+    await _record_fetch(pool, access, debounce=True, read=True)
+    content = await _content(pool, access.row, published=False)
+    return str(content["messageBody"])
 
 
 def _notification(order: asyncpg.Record, row: asyncpg.Record) -> dict[str, Any]:
