@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test lint format bench fuzz clean
+.PHONY: help setup run test clamd lint format bench fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,8 +24,16 @@ setup: $(STAMP) ## create .venv and install the service with its test tools
 run: $(STAMP) ## run API + worker on embedded defaults (PostgreSQL under ./.correspondence)
 	$(VENV)/bin/correspondence serve
 
-test: $(STAMP) ## run the whole test suite (embedded PostgreSQL, or CORRESPONDENCE_TEST_DATABASE_URL)
+test: $(STAMP) clamd ## run the whole test suite (embedded PostgreSQL, or CORRESPONDENCE_TEST_DATABASE_URL)
 	$(VENV)/bin/pytest -q
+
+# The malware-scan tests start their own clamd (with their own signatures; the freshclam service is
+# neither needed nor started). Installed from Debian when missing.
+clamd:
+	@command -v clamd >/dev/null || [ -x /usr/sbin/clamd ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && apt-get install -y clamav-daemon; \
+	  else echo "clamd is missing: install Debian's clamav-daemon (sudo apt-get install clamav-daemon)"; exit 1; fi; }
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check src tests bench

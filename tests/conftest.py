@@ -25,6 +25,9 @@ from correspondence.registry import repository as registry
 from correspondence.services import Services
 from tests import builders
 
+# S3 (moto) and clamd, started by the tests themselves, and the attachment API helpers.
+pytest_plugins = ["tests.attachment_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def data_dir() -> Iterator[Path]:

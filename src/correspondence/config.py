@@ -51,6 +51,21 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(10, ge=1)
 
     reminder_delay_days: int = Field(7, ge=0)
+
+    # Attachments: where blobs live, the malware scanner, and upload limits (README "Attachments").
+    storage: Literal["file", "s3"] = "file"
+    storage_dir: Path | None = None  # file store root; default <data_dir>/blobs
+    s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000 (MinIO, Ceph); unset = AWS
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""  # key prefix inside the bucket
+    clamd_address: str | None = None  # /path/clamd.sock, unix:///path, tcp://host:port or host:port
+    clamd_timeout_seconds: float = Field(300.0, gt=0)
+    max_upload_bytes: int = Field(50_000_000_000, ge=1)  # POST /attachment/{id}/upload
+    max_inline_file_bytes: int = Field(2_000_000_000, ge=1)  # each file of POST /correspondence/upload
+    upload_idle_timeout_seconds: float = Field(120.0, gt=0)  # no data for this long → 408 (2022)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
 
@@ -61,6 +76,21 @@ class Settings(BaseSettings):
                 "production mode needs CORRESPONDENCE_TRUSTED_ISSUERS (the development issuer is off)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _s3_needs_bucket(self) -> Settings:
+        if self.storage == "s3" and not self.s3_bucket:
+            raise ValueError("CORRESPONDENCE_STORAGE=s3 needs CORRESPONDENCE_S3_BUCKET")
+        return self
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "blobs"
+
+    @property
+    def min_attachment_expiration_days(self) -> int:
+        """expirationInDays floor: 14 in production, 1 elsewhere (api.md §6.3.1, error 2017)."""
+        return 14 if self.mode == "production" else 1
 
     @property
     def dev_issuer_enabled(self) -> bool:

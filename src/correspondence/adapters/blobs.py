@@ -1,0 +1,312 @@
+"""Blob storage: a port with two adapters, the local file system (default) and any S3-compatible
+store (through obstore's S3Store).
+
+Writes are atomic. The file store writes into a temporary file under `<root>/.incoming` and
+renames it into place only when the whole stream has been written and synced; the S3 store uses a
+multipart upload, which S3 commits (makes visible) only on completion and which is aborted when
+the stream fails. Either way a stream that raises — the client went away, the checksum is wrong,
+the storage failed — leaves no object behind, and the exception reaches the caller unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import Any, Protocol
+
+READ_CHUNK = 1024 * 1024
+_WRITE_BATCH = 1024 * 1024
+_SYNC_EVERY = 64 * 1024 * 1024  # flush to disk as we go, so the final fsync has little left to do
+
+
+class BlobError(Exception):
+    """The storage failed while reading or writing."""
+
+
+class BlobLocationError(BlobError):
+    """The storage location itself is unusable (missing bucket, directory that cannot be made)."""
+
+
+class BlobNotFound(BlobError):
+    pass
+
+
+class BlobStore(Protocol):
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        """Store the stream under `key` atomically and return its size."""
+        ...
+
+    def get(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Bytes [start, end) of the object (end None: to its end). Raises BlobNotFound."""
+        ...
+
+    async def size(self, key: str) -> int | None:
+        """The object's size, or None when there is none."""
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the object; removing a missing object is not an error."""
+        ...
+
+
+async def _batched(chunks: AsyncIterable[bytes], size: int) -> AsyncIterator[bytes]:
+    """Join small network chunks into blocks of about `size` bytes (fewer thread hops)."""
+    parts: list[bytes] = []
+    held = 0
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        parts.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield parts[0] if len(parts) == 1 else b"".join(parts)
+            parts, held = [], 0
+    if parts:
+        yield parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class FileBlobStore:
+    """Objects are files under `root`; keys are relative paths made by the service."""
+
+    def __init__(self, root: Path, *, fsync: bool = True) -> None:
+        self.root = root.resolve()
+        self.incoming = self.root / ".incoming"
+        self._fsync = fsync
+
+    def path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"invalid blob key {key!r}")
+        return self.root.joinpath(*parts)
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        final = self.path(key)
+        try:
+            self.incoming.mkdir(parents=True, exist_ok=True)
+            final.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BlobLocationError(f"cannot use {self.root}: {exc}") from exc
+        temp = self.incoming / f"{uuid.uuid4().hex}.part"
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+        except OSError as exc:
+            raise BlobLocationError(f"cannot write under {self.incoming}: {exc}") from exc
+        size = 0
+        unsynced = 0
+        pending: asyncio.Future[None] | None = None
+        committed = False
+        try:
+            # Double buffering: the next block is received while the previous one is written.
+            # Exceptions of the stream itself pass through unchanged; only our file I/O is wrapped.
+            async for block in _batched(chunks, _WRITE_BATCH):
+                if pending is not None:
+                    await _io(pending, key)
+                size += len(block)
+                unsynced += len(block)
+                sync = self._fsync and unsynced >= _SYNC_EVERY
+                if sync:
+                    unsynced = 0
+                pending = loop.run_in_executor(None, _write_all, fd, block, sync)
+            if pending is not None:
+                await _io(pending, key)
+                pending = None
+            await _io(loop.run_in_executor(None, self._commit, fd, temp, final), key)
+            committed = True
+            return size
+        finally:
+            if pending is not None:
+                # Never leave a write running against a closed descriptor.
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(pending)
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            if not committed:
+                with contextlib.suppress(OSError):
+                    temp.unlink()
+
+    def _commit(self, fd: int, temp: Path, final: Path) -> None:
+        if self._fsync:
+            os.fsync(fd)
+        os.replace(temp, final)
+        if self._fsync:
+            dir_fd = os.open(final.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+    async def get(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.open(self.path(key), os.O_RDONLY)
+        except FileNotFoundError:
+            raise BlobNotFound(key) from None
+        except OSError as exc:
+            raise BlobError(f"reading {key} failed: {exc}") from exc
+        try:
+            stop = os.fstat(fd).st_size if end is None else end
+            position = start
+            # Read-ahead of one block: the next read runs while the current block is sent.
+            ahead: asyncio.Future[bytes] | None = None
+            if position < stop:
+                ahead = loop.run_in_executor(None, os.pread, fd, min(READ_CHUNK, stop - position), position)
+            while ahead is not None:
+                block = await ahead
+                ahead = None
+                if not block:
+                    break
+                position += len(block)
+                if position < stop:
+                    ahead = loop.run_in_executor(
+                        None, os.pread, fd, min(READ_CHUNK, stop - position), position
+                    )
+                yield block
+        finally:
+            if ahead is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(ahead)
+            os.close(fd)
+
+    async def size(self, key: str) -> int | None:
+        try:
+            return os.stat(self.path(key)).st_size
+        except FileNotFoundError:
+            return None
+
+    async def delete(self, key: str) -> None:
+        try:
+            self.path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise BlobError(f"deleting {key} failed: {exc}") from exc
+
+
+async def _io(future: asyncio.Future[None], key: str) -> None:
+    try:
+        await future
+    except OSError as exc:
+        raise BlobError(f"writing {key} failed: {exc}") from exc
+
+
+def _write_all(fd: int, block: bytes, sync: bool) -> None:
+    view = memoryview(block)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    if sync:
+        os.fdatasync(fd)
+
+
+class S3BlobStore:
+    """Objects in an S3-compatible bucket (AWS, MinIO, Ceph, moto). Build it inside the running
+    event loop: an obstore store created at import time aborted the process at exit."""
+
+    PART_SIZE = 8 * 1024 * 1024
+    PARTS_IN_FLIGHT = 2  # memory held per upload ≈ PART_SIZE × (PARTS_IN_FLIGHT + 1)
+
+    def __init__(
+        self,
+        bucket: str,
+        *,
+        endpoint: str | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        region: str = "us-east-1",
+        prefix: str = "",
+        retry_config: dict[str, Any] | None = None,
+    ) -> None:
+        from obstore.store import S3Store
+
+        asyncio.get_running_loop()  # fail loudly when built outside the event loop
+        config: dict[str, Any] = {"region": region}
+        if endpoint:
+            config["endpoint"] = endpoint
+        if access_key_id:
+            config["access_key_id"] = access_key_id
+        if secret_access_key:
+            config["secret_access_key"] = secret_access_key
+        client_options = {"allow_http": True} if endpoint and endpoint.startswith("http://") else None
+        self._store = S3Store(
+            bucket,
+            client_options=client_options,  # type: ignore[arg-type]
+            retry_config=retry_config,  # type: ignore[arg-type]
+            **config,
+        )
+        self._prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+
+    def _key(self, key: str) -> str:
+        return self._prefix + key
+
+    async def put(self, key: str, chunks: AsyncIterable[bytes]) -> int:
+        import obstore
+        from obstore.exceptions import BaseError, NotFoundError
+
+        size = 0
+
+        async def counted() -> AsyncIterator[bytes]:
+            nonlocal size
+            async for chunk in chunks:
+                size += len(chunk)
+                yield chunk
+
+        try:
+            await obstore.put_async(
+                self._store,
+                self._key(key),
+                counted(),
+                use_multipart=True,
+                chunk_size=self.PART_SIZE,
+                max_concurrency=self.PARTS_IN_FLIGHT,
+            )
+        except (NotFoundError, FileNotFoundError) as exc:
+            raise BlobLocationError(f"the bucket is not there: {exc}") from exc
+        except BaseError as exc:
+            raise BlobError(f"writing {key} failed: {exc}") from exc
+        return size
+
+    async def get(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        import obstore
+        from obstore.exceptions import BaseError, NotFoundError
+
+        options: dict[str, Any] = {}
+        if end is not None:
+            if end <= start:
+                return
+            options["range"] = (start, end)
+        elif start > 0:
+            options["range"] = {"offset": start}
+        try:
+            response = await obstore.get_async(self._store, self._key(key), options=options or None)  # type: ignore[arg-type]
+            async for chunk in response.stream(min_chunk_size=READ_CHUNK):
+                yield bytes(chunk)
+        except (NotFoundError, FileNotFoundError):
+            raise BlobNotFound(key) from None
+        except BaseError as exc:
+            raise BlobError(f"reading {key} failed: {exc}") from exc
+
+    async def size(self, key: str) -> int | None:
+        import obstore
+        from obstore.exceptions import BaseError, NotFoundError
+
+        try:
+            meta = await obstore.head_async(self._store, self._key(key))
+        except (NotFoundError, FileNotFoundError):
+            return None
+        except BaseError as exc:
+            raise BlobError(f"reading {key} failed: {exc}") from exc
+        return int(meta["size"])
+
+    async def delete(self, key: str) -> None:
+        import obstore
+        from obstore.exceptions import BaseError, NotFoundError
+
+        try:
+            await obstore.delete_async(self._store, self._key(key))
+        except (NotFoundError, FileNotFoundError):
+            return
+        except BaseError as exc:
+            raise BlobError(f"deleting {key} failed: {exc}") from exc
