@@ -15,6 +15,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from correspondence.attachment import jobs as attachment_jobs
+from correspondence.attachment import schemas as attachment_schemas
+from correspondence.attachment.endpoints import router as attachment_router
 from correspondence.auth.endpoints import router as auth_router
 from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
@@ -39,7 +42,10 @@ from correspondence.services import Services
 log = logging.getLogger("correspondence")
 
 # Request models documented under their official names (bodies are parsed from raw bytes).
-_DOCUMENTED_MODELS: list[type[BaseModel]] = [schemas.InitializeCorrespondencesExt]
+_DOCUMENTED_MODELS: list[type[BaseModel]] = [
+    schemas.InitializeCorrespondencesExt,
+    attachment_schemas.InitializeAttachmentExt,
+]
 
 
 def build_worker(services: Services) -> Worker:
@@ -52,6 +58,7 @@ def build_worker(services: Services) -> Worker:
         max_attempts=s.job_max_attempts,
     )
     correspondence_jobs.register(worker)
+    attachment_jobs.register(worker, services)
     return worker
 
 
@@ -65,6 +72,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
             else None
         )
         services = Services(settings, pool, TokenValidator(settings, dev_issuer), dev_issuer)
+        await services.open_adapters()
         app.state.services = services
         task: asyncio.Task[None] | None = None
         if run_worker:
@@ -88,6 +96,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
         redoc_url=None,
     )
     app.include_router(correspondence_router)
+    app.include_router(attachment_router)
     app.include_router(health_router)
     app.include_router(auth_router)
     _install_error_handlers(app)

@@ -122,6 +122,7 @@ def worker_command() -> None:
     async def run() -> None:
         pool = await create_pool(url, settings.db_pool_size)
         services = Services(settings, pool, TokenValidator(settings, None), None)
+        await services.open_adapters()
         worker = build_worker(services)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

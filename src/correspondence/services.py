@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from correspondence.adapters.blobs import BlobStore
+from correspondence.adapters.scanner import MalwareScanner
 from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
 from correspondence.kit.jobs import Worker
@@ -20,6 +22,19 @@ class Services:
     dev_issuer: DevIssuer | None
     resources: ResourceCache = field(default_factory=ResourceCache)
     worker: Worker | None = None
+    blobs: BlobStore | None = None  # set by open_adapters (S3 stores are built in the event loop)
+    scanner: MalwareScanner | None = None  # None: no malware scan configured
+
+    async def open_adapters(self) -> None:
+        from correspondence.adapters import open_blob_store, open_scanner
+
+        self.blobs = await open_blob_store(self.settings)
+        self.scanner = open_scanner(self.settings)
+
+    def blob_store(self) -> BlobStore:
+        if self.blobs is None:
+            raise RuntimeError("blob storage is not open (Services.open_adapters was not called)")
+        return self.blobs
 
     def wake_worker(self) -> None:
         if self.worker is not None:

@@ -71,6 +71,11 @@ TRANSMISSION_TYPE_NEEDS_DIALOG = ErrorSpec(
     "DialogportenTransmissionType external reference requires a DialogportenDialogId external reference",
 )
 DIALOG_NOT_FOUND = ErrorSpec(1054, 404, "Dialogporten dialog with the given id was not found")
+ATTACHMENT_EXPIRING = ErrorSpec(
+    1055,
+    400,
+    "Existing attachment is expiring within 6 hour(s) and cannot be attached to a new correspondence",
+)
 CONFIDENTIAL_REQUIRED = ErrorSpec(
     1060,
     400,
@@ -89,6 +94,9 @@ FORWARDING_AUTH_LEVEL = ErrorSpec(
     400,
     "Correspondence cannot allow forwarding if the resource for the correspondence has a required "
     "authorization level above 0",
+)
+FORWARDING_ATTACHMENTS_TOO_LARGE = ErrorSpec(
+    1069, 400, "Correspondence cannot allow forwarding if the total size of attachments exceeds 10 MB"
 )
 NO_ACCESS = ErrorSpec(
     4001,

@@ -17,6 +17,8 @@ ATTACHMENTS_DOWNLOADED = 12
 # One statement writes a whole Initialize (initialize-ceiling.md §2.2): the contact lookup, the
 # reservation gate, the idempotency claim and every INSERT, set-based over the recipients.
 # Concurrent duplicates need no lock: the loser's `idem` inserts nothing, so nothing else is written.
+# Attachments ($37 ids, $38 per-link expiry) are linked to every correspondence; while some await
+# their malware scan ($39) the correspondences stay Initialized (publishing waits for them).
 INSERT_INITIALIZE = """
 WITH r AS MATERIALIZED (
   SELECT x.*,
@@ -54,14 +56,20 @@ ins_corr AS (
     is_confirmation_needed, is_confidential, allow_forwarding, idempotent_key, created, status,
     status_changed)
   SELECT r.id, $1, $12, r.recipient, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $32,
-         CASE WHEN r.reserved THEN 10 ELSE 1 END::smallint, $32
+         CASE WHEN r.reserved THEN 10 WHEN $39::bool THEN 0 ELSE 1 END::smallint, $32
   FROM r CROSS JOIN go),
 ins_status AS (
   INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
   SELECT r.id, s.status, s.txt, $32, $36 FROM r CROSS JOIN go
   CROSS JOIN LATERAL (VALUES (0::smallint, 'Initialized'),
-    (CASE WHEN r.reserved THEN 10 ELSE 1 END::smallint,
-     CASE WHEN r.reserved THEN 'Reserved' ELSE 'ReadyForPublish' END)) s(status, txt)),
+    (CASE WHEN r.reserved THEN 10 WHEN $39::bool THEN NULL ELSE 1 END::smallint,
+     CASE WHEN r.reserved THEN 'Reserved' ELSE 'ReadyForPublish' END)) s(status, txt)
+  WHERE s.status IS NOT NULL),
+ins_links AS (
+  INSERT INTO correspondence_attachments
+    (correspondence_id, attachment_id, position, expiration_time, created)
+  SELECT r.id, a.id, a.ord, a.exp, $32 FROM r CROSS JOIN go
+  CROSS JOIN unnest($37::uuid[], $38::timestamptz[]) WITH ORDINALITY a(id, exp, ord)),
 ins_orders AS (
   INSERT INTO notification_orders (id, correspondence_id, is_reminder, template, channel,
     requested_send_time, recipient, email_address, mobile_number, status, created)
@@ -76,7 +84,10 @@ ins_jobs AS (
   SELECT 'correspondence.publish', r.id, GREATEST($17, $32), $32 FROM r CROSS JOIN go
   UNION ALL
   SELECT 'correspondence.due', r.id, $18, $32 FROM r CROSS JOIN go
-  WHERE $18::timestamptz IS NOT NULL AND NOT r.reserved)
+  WHERE $18::timestamptz IS NOT NULL AND NOT r.reserved
+  UNION ALL
+  SELECT 'attachment.expire', a.id, a.exp, $32
+  FROM unnest($37::uuid[], $38::timestamptz[]) a(id, exp) CROSS JOIN go WHERE a.exp IS NOT NULL)
 SELECT r.reserved, r.main_status, r.rem_status, EXISTS (SELECT 1 FROM go) AS written
 FROM r ORDER BY r.ord
 """
@@ -262,7 +273,11 @@ async def lock_for_publish(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> li
                   EXISTS (SELECT 1 FROM correspondence_statuses s WHERE s.correspondence_id = c.id
                           AND s.status = 1) AS ready,
                   EXISTS (SELECT 1 FROM correspondence_statuses s WHERE s.correspondence_id = c.id
-                          AND s.status IN (2, 7, 8, 11)) AS settled
+                          AND s.status IN (2, 7, 8, 11)) AS settled,
+                  NOT EXISTS (SELECT 1 FROM correspondence_attachments l JOIN attachments a
+                                ON a.id = l.attachment_id
+                              WHERE l.correspondence_id = c.id AND a.status IN (0, 1, 4))
+                    AS attachments_ready
            FROM correspondences c
            LEFT JOIN contacts ct ON ct.party = c.recipient
            WHERE c.id = ANY($1::uuid[])

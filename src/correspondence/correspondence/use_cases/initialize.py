@@ -11,6 +11,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from correspondence.attachment import repository as attachment_repo
+from correspondence.attachment.use_cases.attach import UploadedFile, plan_attachments, write_initialize
 from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
@@ -83,7 +85,13 @@ async def initialize_correspondences(
     caller: Caller,
     request: InitializeCorrespondencesExt,
     reminder_delay: timedelta,
+    uploads: list[UploadedFile] | None = None,
+    scan: bool = False,
+    min_expiration_days: int = 1,
+    max_file_bytes: int = 2_000_000_000,
 ) -> InitializeResult:
+    """`uploads`: the files of a multipart Initialize (None on the JSON endpoint); `scan`: new
+    files wait for a malware scan before the correspondences may be published."""
     corr = request.correspondence
     content = corr.content
     now = clock.now()
@@ -150,13 +158,18 @@ async def initialize_correspondences(
 
     _check_external_references(request)
 
-    if request.existingAttachments:
-        # No attachment can exist yet: attachments arrive with their own slice.
-        raise errors.EXISTING_ATTACHMENT_NOT_FOUND()
-    if len(content.attachments) > 100:
-        raise errors.TOO_MANY_ATTACHMENTS()
-    if content.attachments:
-        raise errors.ATTACHMENT_MISMATCH()
+    attachments = await plan_attachments(
+        pool,
+        request,
+        owner_org=resource.owner_org,
+        resource_id=resource_id,
+        uploads=uploads,
+        publish_time=publish_time,
+        now=now,
+        min_expiration_days=min_expiration_days,
+        max_file_bytes=max_file_bytes,
+        scan=scan,
+    )
 
     for option in corr.replyOptions:
         if not is_https_url(option.linkURL):
@@ -165,6 +178,7 @@ async def initialize_correspondences(
     plan: NotificationPlan | None = None
     if corr.notification is not None:
         plan = validate_notification(corr.notification, language=language, recipient_count=len(recipients))
+    attachments.verify_checksums()
 
     n = len(recipients)
     ids = new_ids(n)
@@ -223,8 +237,17 @@ async def initialize_correspondences(
         plan.override_registered if plan is not None else False,
         bool(plan.custom_recipients) if plan is not None else False,
         _caller_party(caller),
+        attachments.ids,
+        attachments.expirations,
+        attachments.pending,
     ]
-    rows = await repo.insert_initialize(pool, args)
+    rows = await write_initialize(
+        pool,
+        attachments,
+        now=now,
+        party=_caller_party(caller),
+        write=lambda conn: repo.insert_initialize(conn, args),
+    )
     if not rows or not rows[0]["written"]:
         if n == 1 and rows and rows[0]["reserved"]:
             raise errors.RECIPIENT_RESERVED(recipient=recipients[0])
@@ -252,12 +275,17 @@ async def initialize_correspondences(
         items.append(
             {
                 "correspondenceId": str(ids[i]),
-                "status": "Reserved" if row["reserved"] else "ReadyForPublish",
+                "status": "Reserved"
+                if row["reserved"]
+                else ("Initialized" if attachments.pending else "ReadyForPublish"),
                 "recipient": recipients[i],
                 "notifications": notifications,
             }
         )
-    return InitializeResult({"correspondences": items, "attachmentIds": []}, replayed=False, created=n)
+    attachment_ids = [str(a) for a in attachments.ids]
+    return InitializeResult(
+        {"correspondences": items, "attachmentIds": attachment_ids}, replayed=False, created=n
+    )
 
 
 def _caller_party(caller: Caller) -> str | None:
@@ -292,4 +320,9 @@ async def _replay(pool: asyncpg.Pool, key: uuid.UUID, request_hash: bytes) -> In
                 "notifications": notifications,
             }
         )
-    return InitializeResult({"correspondences": items, "attachmentIds": []}, replayed=True, created=0)
+    attachment_ids = await attachment_repo.attachment_ids_of(pool, list(found["correspondence_ids"]))
+    return InitializeResult(
+        {"correspondences": items, "attachmentIds": [str(a) for a in attachment_ids]},
+        replayed=True,
+        created=0,
+    )

@@ -23,6 +23,8 @@ async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]
     for row in rows:
         if row["settled"]:
             continue  # published, purged or failed already: publishing runs once
+        if not row["attachments_ready"]:
+            continue  # an attachment awaits its scan; publishing it enqueues this job again
         cid = row["id"]
         person = row["recipient"].startswith("urn:altinn:person:identifier-no:")
         if person and row["reserved"] and not row["ignore_reservation"]:

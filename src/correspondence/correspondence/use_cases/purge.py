@@ -6,6 +6,7 @@ import uuid
 
 import asyncpg
 
+from correspondence.attachment.use_cases.lifecycle import purge_unused
 from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
@@ -30,5 +31,8 @@ async def purge(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.U
             if access.row["is_confirmation_needed"] and access.row["confirmed_at"] is None:
                 raise errors.CONFIRMATION_REQUIRED()
             status, text = repo.PURGED_BY_RECIPIENT, "PurgedByRecipient"
-        await repo.append_statuses(conn, [correspondence_id], [status], [text], clock.now(), access.party)
+        now = clock.now()
+        await repo.append_statuses(conn, [correspondence_id], [status], [text], now, access.party)
+        # Attachments no other live correspondence uses go too, with their bytes (api.md §3.8).
+        await purge_unused(conn, [correspondence_id], now)
     return correspondence_id

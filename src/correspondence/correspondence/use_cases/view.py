@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from correspondence.attachment.use_cases.view import correspondence_attachments
 from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
@@ -63,7 +64,7 @@ async def _content(pool: asyncpg.Pool, row: asyncpg.Record, published: bool) -> 
         "messageTitle": texts[0],
         "messageSummary": texts[1],
         "messageBody": texts[2],
-        "attachments": [],
+        "attachments": await correspondence_attachments(pool, row["id"]),
     }
 
 

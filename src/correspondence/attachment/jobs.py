@@ -1,0 +1,37 @@
+"""Background jobs of the attachment slice: malware scan, expiry, and deleting bytes."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from correspondence.attachment import tasks
+from correspondence.attachment.use_cases.lifecycle import expire_attachments
+from correspondence.attachment.use_cases.scan import scan_uploads
+from correspondence.kit import clock
+from correspondence.kit.jobs import Job, Worker
+from correspondence.services import Services
+
+
+def register(worker: Worker, services: Services) -> None:
+    async def scan(conn: asyncpg.Connection, batch: list[Job]) -> None:
+        await scan_uploads(
+            conn,
+            blobs=services.blob_store(),
+            scanner=services.scanner,
+            ids=[j.ref_id for j in batch if j.ref_id is not None],
+            at=clock.now(),
+        )
+
+    async def expire(conn: asyncpg.Connection, batch: list[Job]) -> None:
+        await expire_attachments(conn, [j.ref_id for j in batch if j.ref_id is not None], clock.now())
+
+    async def delete_blob(conn: asyncpg.Connection, batch: list[Job]) -> None:
+        blobs = services.blob_store()
+        for job in batch:
+            key = (job.payload or {}).get("key")
+            if isinstance(key, str) and key:
+                await blobs.delete(key)
+
+    worker.register(tasks.SCAN, scan)
+    worker.register(tasks.EXPIRE, expire)
+    worker.register(tasks.DELETE_BLOB, delete_blob)

@@ -1,0 +1,120 @@
+"""Upload an attachment's bytes (api.md §3.13): streamed to the blob store with the MD5 computed on
+the way, never held whole in memory.
+
+The attachment is claimed (UploadProcessing) in its own short transaction before the first byte
+is read, so a second upload of the same attachment is refused (2005) while this one runs. A failed
+upload — checksum mismatch, client gone, too slow, storage error — leaves no object in the store
+and the attachment Failed with the reason; it may then be uploaded again."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterable
+from typing import Any
+
+import asyncpg
+
+from correspondence.adapters.blobs import BlobError, BlobLocationError, BlobStore
+from correspondence.attachment import errors, tasks
+from correspondence.attachment import repository as repo
+from correspondence.attachment.streams import (
+    ChecksumMismatch,
+    FileTooLarge,
+    Hashed,
+    UploadInterrupted,
+    UploadProblem,
+    UploadTooSlow,
+    with_idle_timeout,
+)
+from correspondence.attachment.use_cases.lifecycle import BYPASSED_SCAN, publish_attachments
+from correspondence.attachment.use_cases.view import load_for_sender, overview
+from correspondence.auth.caller import Caller
+from correspondence.correspondence.use_cases.access import caller_party
+from correspondence.kit import clock, jobs
+from correspondence.kit.errors import ApiError
+
+log = logging.getLogger("correspondence.attachment")
+
+_UPLOADABLE = frozenset({repo.INITIALIZED, repo.FAILED})  # Failed: a retry after a failed upload
+
+
+def upload_error(exc: Exception, limit: int) -> tuple[str, ApiError]:
+    """The status text an attachment records, and the error the caller gets, for a failed upload."""
+    if isinstance(exc, ChecksumMismatch):
+        return exc.status_text, errors.CHECKSUM_MISMATCH()
+    if isinstance(exc, FileTooLarge):
+        return exc.status_text, errors.FILE_SIZE(limit=errors.size_text(limit))
+    if isinstance(exc, UploadTooSlow):
+        return exc.status_text, errors.TOO_SLOW()
+    if isinstance(exc, UploadInterrupted):
+        return exc.status_text, errors.UPLOAD_FAILED()
+    if isinstance(exc, BlobLocationError):
+        return "Could not get data location url", errors.NO_LOCATION()
+    return UploadProblem.status_text, errors.UPLOAD_FAILED()
+
+
+async def upload_attachment(
+    *,
+    pool: asyncpg.Pool,
+    blobs: BlobStore,
+    scan: bool,
+    caller: Caller,
+    attachment_id: uuid.UUID,
+    chunks: AsyncIterable[bytes],
+    declared_length: int | None,
+    max_bytes: int,
+    idle_seconds: float,
+) -> dict[str, Any]:
+    party = caller_party(caller)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await load_for_sender(conn, caller, attachment_id, lock=True)
+        if declared_length is not None and (declared_length <= 0 or declared_length > max_bytes):
+            raise errors.FILE_SIZE(limit=errors.size_text(max_bytes))
+        if row["status"] not in _UPLOADABLE:
+            raise errors.ALREADY_UPLOADED()
+        if await repo.correspondence_ids(conn, attachment_id):
+            raise errors.ALREADY_LINKED()
+        await repo.append_status(
+            conn, [attachment_id], repo.UPLOAD_PROCESSING, "UploadProcessing", clock.now(), party
+        )
+
+    key = tasks.blob_key(attachment_id)
+    hashed = Hashed(with_idle_timeout(chunks, idle_seconds), limit=max_bytes, expected=row["checksum"])
+    try:
+        size = await blobs.put(key, hashed)
+    except (UploadProblem, BlobError) as exc:
+        text, error = upload_error(exc, max_bytes)
+        log.info("upload of attachment %s failed: %s", attachment_id, text)
+        await _fail(pool, attachment_id, text, party)
+        raise error from exc
+    except asyncio.CancelledError:
+        # The server is stopping: record why, without delaying the cancellation.
+        _background(_fail(pool, attachment_id, UploadInterrupted.status_text, party))
+        raise
+
+    async with pool.acquire() as conn, conn.transaction():
+        await repo.set_stored(conn, attachment_id, key, size, hashed.md5)
+        if scan:
+            await jobs.enqueue(conn, tasks.SCAN, ref_id=attachment_id)
+        else:
+            await publish_attachments(conn, [attachment_id], BYPASSED_SCAN, clock.now())
+        row = await load_for_sender(conn, caller, attachment_id)
+        linked = await repo.correspondence_ids(conn, attachment_id)
+    return overview(row, linked)
+
+
+async def _fail(pool: asyncpg.Pool, attachment_id: uuid.UUID, text: str, party: str | None) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await repo.append_status(conn, [attachment_id], repo.FAILED, text, clock.now(), party)
+
+
+_tasks: set[asyncio.Task[None]] = set()
+
+
+def _background(coro: Any) -> None:
+    task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+    task.add_done_callback(lambda t: t.cancelled() or t.exception())
