@@ -34,9 +34,9 @@ from correspondence.attachment.use_cases.upload import upload_attachment
 from correspondence.attachment.use_cases.view import get_details, get_overview
 from correspondence.auth.dependencies import Recipient, Sender, ServicesDep
 from correspondence.correspondence.schemas import InitializeCorrespondencesResponseExt
-from correspondence.kit.errors import PlainError
+from correspondence.kit.errors import PlainError, ValidationProblem
 from correspondence.kit.multipart import boundary_of
-from correspondence.kit.wire import to_validation_problem
+from correspondence.kit.wire import nul_problems, to_validation_problem
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
 
@@ -137,6 +137,9 @@ async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Resp
         body = InitializeAttachmentExt.model_validate_json(raw)
     except ValidationError as exc:
         raise to_validation_problem(exc) from None
+    problems = nul_problems(body)
+    if problems:
+        raise ValidationProblem(problems)
     attachment_id = await initialize_attachment(
         pool=svc.pool,
         resources=svc.resources,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -38,7 +39,7 @@ from correspondence.kit.text import (
     is_national_identity_number,
     strip_resource_prefix,
 )
-from correspondence.kit.wire import enum_parser, to_validation_problem
+from correspondence.kit.wire import NUL_MESSAGE, enum_parser, nul_problems, to_validation_problem
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
 
@@ -97,6 +98,10 @@ async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Resp
         body = InitializeCorrespondencesExt.model_validate_json(raw)
     except ValidationError as exc:
         raise to_validation_problem(exc) from None
+    if b"\\u0000" in raw:  # JSON can carry U+0000 only escaped
+        problems = nul_problems(body)
+        if problems:
+            raise ValidationProblem(problems)
     try:
         result = await initialize_correspondences(
             pool=svc.pool,
@@ -181,9 +186,12 @@ def _int_param(name: str, value: str | None) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
-        raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")]) from None
+        number = None
+    if number is None or not -(2**31) <= number < 2**31:  # int32, as the official document says
+        raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")])
+    return number
 
 
 def _time_param(name: str, value: str | None) -> datetime | None:
@@ -191,9 +199,34 @@ def _time_param(name: str, value: str | None) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # OverflowError: the UTC instant is outside years 1..9999
         raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")]) from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _text_param(name: str, value: str) -> str:
+    if "\x00" in value:  # PostgreSQL text cannot hold it
+        raise ValidationProblem([FieldError(name, NUL_MESSAGE)])
+    return value
+
+
+# Query parameters are parsed by hand (messages as the reference's); documented as the official types.
+_INT32 = {"type": "integer", "format": "int32"}
+_DATE_TIME = {"type": "string", "format": "date-time"}
+_UUID = {"type": "string", "format": "uuid"}
+_BARE_ID: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {"schema": _UUID}}}}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _documented_as(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def replace(generated: dict[str, Any]) -> None:
+        generated.clear()
+        generated.update(schema)
+
+    return replace
 
 
 @router.get(
@@ -205,33 +238,33 @@ async def search(
     caller: SenderOrRecipient,
     svc: ServicesDep,
     resourceId: str | None = None,
-    offset: str | None = None,
-    limit: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
+    offset: Annotated[str | None, Query(json_schema_extra=_documented_as(_INT32))] = None,
+    limit: Annotated[str | None, Query(json_schema_extra=_documented_as(_INT32))] = None,
+    from_: Annotated[str | None, Query(alias="from", json_schema_extra=_documented_as(_DATE_TIME))] = None,
+    to: Annotated[str | None, Query(json_schema_extra=_documented_as(_DATE_TIME))] = None,
     status: Annotated[
-        str | None, Query(json_schema_extra={"$ref": "#/components/schemas/CorrespondenceStatusExt"})
+        str | None, Query(json_schema_extra=_documented_as(_ref("CorrespondenceStatusExt")))
     ] = None,
     role: Annotated[
-        str | None, Query(json_schema_extra={"$ref": "#/components/schemas/CorrespondencesRoleType"})
+        str | None, Query(json_schema_extra=_documented_as(_ref("CorrespondencesRoleType")))
     ] = None,
     onBehalfOf: str | None = None,
     sendersReference: str | None = None,
-    idempotentKey: str | None = None,
+    idempotentKey: Annotated[str | None, Query(json_schema_extra=_documented_as(_UUID))] = None,
 ) -> Response:
     """Find correspondences, newest first, one page at a time."""
     parsed_role = _enum_param("role", role, _ROLE)
     parsed_status = _enum_param("status", status, _STATUS)
     query = SearchQuery(
         role=parsed_role.name if parsed_role else "RecipientAndSender",
-        resource_id=strip_resource_prefix(resourceId) if resourceId else None,
+        resource_id=strip_resource_prefix(_text_param("resourceId", resourceId)) if resourceId else None,
         from_time=_time_param("from", from_),
         to_time=_time_param("to", to),
         status=STATUS_NAMES.index(parsed_status.name) if parsed_status else None,
         on_behalf_of=_party_param(onBehalfOf),
         offset=_int_param("offset", offset) or 0,
         limit=_int_param("limit", limit) or 0,
-        senders_reference=sendersReference or None,
+        senders_reference=_text_param("sendersReference", sendersReference) if sendersReference else None,
         idempotent_key=_uuid_param("idempotentKey", idempotentKey) if idempotentKey else None,
     )
     return _json(await search_correspondences(pool=svc.pool, caller=caller, query=query))
@@ -248,28 +281,28 @@ async def content(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesD
     return PlainTextResponse(text)
 
 
-@router.post("/correspondence/{correspondenceId}/markasread", response_model=None)
+@router.post("/correspondence/{correspondenceId}/markasread", response_model=None, responses=_BARE_ID)
 async def markasread(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
     """Mark the correspondence as read (the recipient must have fetched it)."""
     cid = await mark_as_read(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
     return _json(str(cid))
 
 
-@router.post("/correspondence/{correspondenceId}/confirm", response_model=None)
+@router.post("/correspondence/{correspondenceId}/confirm", response_model=None, responses=_BARE_ID)
 async def confirm_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
     """Confirm the correspondence; Confirmed is stored before the answer."""
     cid = await confirm(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
     return _json(str(cid))
 
 
-@router.post("/correspondence/{correspondenceId}/archive", response_model=None)
+@router.post("/correspondence/{correspondenceId}/archive", response_model=None, responses=_BARE_ID)
 async def archive_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
     """File the correspondence away (status Archived); it stays searchable."""
     cid = await archive(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
     return _json(str(cid))
 
 
-@router.delete("/correspondence/{correspondenceId}/purge", response_model=None)
+@router.delete("/correspondence/{correspondenceId}/purge", response_model=None, responses=_BARE_ID)
 async def purge_endpoint(
     correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep
 ) -> Response:

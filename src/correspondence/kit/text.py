@@ -31,29 +31,39 @@ RECIPIENT_FORMAT_MESSAGE = (
 RECIPIENT_SSN_MESSAGE = "The given Recipient national identity number is not valid"
 RECIPIENT_EMAIL_MESSAGE = "The given Recipient email address is not valid"
 
-_W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
-_W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def _control(digits: str, weights: tuple[int, ...]) -> int | None:
-    rest = sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
-    c = 11 - rest
-    if c == 11:
-        return 0
-    if c == 10:
-        return None
-    return c
-
 
 def is_national_identity_number(value: str) -> bool:
     """Norwegian fødselsnummer / d-nummer: 11 digits with two mod-11 control digits."""
     if len(value) != 11 or not value.isascii() or not value.isdigit():
         return False
-    k1 = _control(value[:9], _W1)
-    if k1 is None or k1 != int(value[9]):
+    d = [ord(c) - 48 for c in value]
+    k1 = (
+        11
+        - (3 * d[0] + 7 * d[1] + 6 * d[2] + d[3] + 8 * d[4] + 9 * d[5] + 4 * d[6] + 5 * d[7] + 2 * d[8]) % 11
+    )
+    if k1 == 11:
+        k1 = 0
+    if k1 == 10 or k1 != d[9]:
         return False
-    k2 = _control(value[:10], _W2)
-    return k2 is not None and k2 == int(value[10])
+    k2 = (
+        11
+        - (
+            5 * d[0]
+            + 4 * d[1]
+            + 3 * d[2]
+            + 2 * d[3]
+            + 7 * d[4]
+            + 6 * d[5]
+            + 5 * d[6]
+            + 4 * d[7]
+            + 3 * d[8]
+            + 2 * d[9]
+        )
+        % 11
+    )
+    if k2 == 11:
+        k2 = 0
+    return k2 != 10 and k2 == d[10]
 
 
 def _valid_email_user(address: str) -> bool:
