@@ -1,8 +1,10 @@
 """Contract: our OpenAPI document covers the official one for every operation implemented so far.
 
-For each implemented operation the official document's request body and 200 response schemas are
-followed through their `$ref`s; every component reached must exist in our document under the same
-name, with at least the official property names and, for enums, at least the official values.
+For each implemented operation every official parameter must exist in ours (same name and location,
+same component or type and format), and the official document's parameter, request body and 200
+response schemas are followed through their `$ref`s; every component reached must exist in our
+document under the same name, with at least the official property names and, for enums, at least
+the official values.
 Our document may say more (newer members, extra enum values); it may not say less.
 """
 
@@ -24,6 +26,12 @@ IMPLEMENTED = {
     ("post", "/correspondence/api/v1/correspondence"),
     ("get", "/correspondence/api/v1/correspondence/{correspondenceId}"),
     ("get", "/correspondence/api/v1/correspondence/{correspondenceId}/details"),
+    ("get", "/correspondence/api/v1/correspondence"),
+    ("get", "/correspondence/api/v1/correspondence/{correspondenceId}/content"),
+    ("post", "/correspondence/api/v1/correspondence/{correspondenceId}/markasread"),
+    ("post", "/correspondence/api/v1/correspondence/{correspondenceId}/confirm"),
+    ("post", "/correspondence/api/v1/correspondence/{correspondenceId}/archive"),
+    ("delete", "/correspondence/api/v1/correspondence/{correspondenceId}/purge"),
 }
 
 
@@ -41,8 +49,9 @@ def _refs(node: Any) -> Iterator[str]:
 
 
 def _operation_roots(operation: dict[str, Any]) -> list[Any]:
-    """Schemas of the request body and of the 200 response, for every media type."""
-    roots = [media.get("schema") for media in operation.get("requestBody", {}).get("content", {}).values()]
+    """Schemas of the parameters, the request body and the 200 response, for every media type."""
+    roots = [parameter.get("schema") for parameter in operation.get("parameters", [])]
+    roots += [media.get("schema") for media in operation.get("requestBody", {}).get("content", {}).values()]
     ok = operation.get("responses", {}).get("200", {})
     roots += [media.get("schema") for media in ok.get("content", {}).values()]
     return [r for r in roots if r is not None]
@@ -100,6 +109,42 @@ def _top_ref(schema: Any) -> str | None:
     return None
 
 
+def _types(schema: Any) -> set[str]:
+    """The JSON types a parameter schema names, at its top level or in anyOf/oneOf parts."""
+    if not isinstance(schema, dict):
+        return set()
+    found = {schema["type"]} if isinstance(schema.get("type"), str) else set()
+    for key in ("anyOf", "oneOf"):
+        for part in schema.get(key, []):
+            found |= _types(part)
+    return found
+
+
+def parameter_gaps(label: str, official_op: dict[str, Any], our_op: dict[str, Any]) -> list[str]:
+    """Every official parameter exists in ours under the same name and location, with the same
+    component (for a `$ref`) or type and format."""
+    gaps: list[str] = []
+    ours = {(p["name"], p["in"]): p.get("schema", {}) for p in our_op.get("parameters", [])}
+    for parameter in official_op.get("parameters", []):
+        key = (parameter["name"], parameter["in"])
+        official_schema = parameter.get("schema", {})
+        if key not in ours:
+            gaps.append(f"{label}: {parameter['in']} parameter {parameter['name']!r} missing")
+            continue
+        expected_ref = _top_ref(official_schema)
+        if expected_ref is not None:
+            if _top_ref(ours[key]) != expected_ref:
+                gaps.append(f"{label}: parameter {parameter['name']!r} is not documented as {expected_ref}")
+            continue
+        expected_type = official_schema.get("type")
+        if expected_type is not None and expected_type not in _types(ours[key]):
+            gaps.append(f"{label}: parameter {parameter['name']!r} is not of type {expected_type}")
+        expected_format = official_schema.get("format")
+        if expected_format is not None and ours[key].get("format") != expected_format:
+            gaps.append(f"{label}: parameter {parameter['name']!r} is not of format {expected_format}")
+    return gaps
+
+
 def contract_gaps(official: dict[str, Any], ours: dict[str, Any]) -> list[str]:
     gaps: list[str] = []
     ours_components = ours.get("components", {}).get("schemas", {})
@@ -111,6 +156,7 @@ def contract_gaps(official: dict[str, Any], ours: dict[str, Any]) -> list[str]:
         if our_op is None:
             gaps.append(f"{method.upper()} {path}: operation missing from our document")
             continue
+        gaps += parameter_gaps(f"{method.upper()} {path}", official_op, our_op)
         # The body and the 200 response must be documented under the official component names.
         for where, official_schemas, our_schemas in (
             (
@@ -174,6 +220,29 @@ def test_official_document_is_readable() -> None:
     # A sanity check on the walker: the request body reaches deep into the notification block.
     expected = {"BaseCorrespondenceExt", "InitializeCorrespondenceNotificationExt", "NotificationTemplateExt"}
     assert expected <= names
+
+
+def test_parameters_are_compared_by_name_location_and_type() -> None:
+    official = {
+        "parameters": [
+            {"name": "role", "in": "query", "schema": {"$ref": COMPONENTS + "CorrespondencesRoleType"}},
+            {"name": "offset", "in": "query", "schema": {"type": "integer", "format": "int32"}},
+            {"name": "from", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        ]
+    }
+    ours = {
+        "parameters": [
+            {"name": "role", "in": "query", "schema": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+            {"name": "offset", "in": "query", "schema": {"anyOf": [{"type": "string"}, {"type": "null"}]}},
+            {"name": "from_", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+        ]
+    }
+    assert parameter_gaps("GET /x", official, ours) == [
+        "GET /x: parameter 'role' is not documented as CorrespondencesRoleType",
+        "GET /x: parameter 'offset' is not of type integer",
+        "GET /x: parameter 'offset' is not of format int32",
+        "GET /x: query parameter 'from' missing",
+    ]
 
 
 async def test_our_document_covers_the_official_contract(client: httpx.AsyncClient) -> None:

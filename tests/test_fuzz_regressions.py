@@ -57,3 +57,19 @@ async def test_a_publish_time_at_the_end_of_time_does_not_overflow_the_reminder(
     details = await client.get(f"{INITIALIZE}/{cid}/details", headers=sender.headers)
     assert details.status_code == 200, details.text
     assert details.json()["requestedPublishTime"].startswith("9999-12-31T23:59:59")
+
+
+async def test_search_parameters_out_of_range_are_validation_problems(
+    client: httpx.AsyncClient, sender: Sender
+) -> None:
+    cases = {
+        "to": "0001-01-01T00:00:00+09:00",  # the UTC instant is before year 1
+        "from": "9999-12-31T23:00:00-09:00",  # ... after year 9999
+        "offset": "99999999999999999999",  # beyond int32 (the official type), and beyond PostgreSQL's bigint
+        "resourceId": "fuzz\x00resource",  # PostgreSQL text cannot hold NUL
+        "sendersReference": "ref\x00",
+    }
+    for name, value in cases.items():
+        params = {"resourceId": sender.resource_id, "role": "Sender", name: value}
+        response = await client.get(INITIALIZE, params=params, headers=sender.headers)
+        assert list(validation_errors(response)) == [name], (name, response.text)

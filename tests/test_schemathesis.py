@@ -8,12 +8,22 @@ Checks, for every generated request (positive and negative data):
 * no server error (5xx), whatever the input;
 * a 200 response conforms to the official document's 200 schema.
 
-Generated data alone mostly earns 400s (random resource ids, invalid recipients), so two hooks steer
-part of the fuzzing cases onto the deep paths (the coverage phase's boundary cases are sent as is):
+Generated data alone mostly earns 400s (random resource ids, invalid recipients), so hooks steer
+part of the fuzzing cases onto the deep paths (the coverage phase's boundary cases are sent as is,
+by each operation's default caller):
+* `flatmap_headers`: who calls. Each operation draws its caller from `CALLERS` (the first one is
+  its default): the sender, an organisation recipient, a person recipient who also acts for that
+  organisation by a delegation, or a person with the read scope and access to nothing seeded;
 * `flatmap_body`: most bodies name the sender's registered resource and valid recipients, and many
   are also made plausible enough to pass validation (see `_aim`), the rest kept as generated;
-* `flatmap_path_parameters`: about half the GETs use ids of correspondences created before the run.
-`test_the_deep_paths_were_reached` then checks that every operation answered 200 at least once.
+* `flatmap_path_parameters`: about half the cases use ids of correspondences created before the
+  run, from a pool per operation (see `_seed_recipient_pools`): published for the recipients,
+  fetched already where mark-as-read and confirm need it, a few needing confirmation, a few not
+  yet published for the sender's purge;
+* `flatmap_query`: most searches name the sender's resource, a party the caller may act for (or
+  none) and a small page, the rest kept as generated.
+`test_the_deep_paths_were_reached` then checks that every operation answered 2xx at least once, and
+that the operations open to both sides did so for the sender and for a recipient.
 
 On `nullable: true`: the official document declares OpenAPI 3.1 but marks optional members with the
 3.0 keyword `nullable`. Schemathesis 4 reads `nullable` for 3.1 documents too (its 3.1 adapter sets
@@ -59,7 +69,14 @@ from tests.test_contract import IMPLEMENTED
 
 INITIALIZE = "/correspondence/api/v1/correspondence"
 COMPONENTS = "#/components/schemas/"
-MAX_EXAMPLES = 200  # per operation, fuzzing phase (whole module: about 30 s on 2 cores)
+MAX_EXAMPLES = 200  # per operation, fuzzing phase (whole module: about 60 s on 2 cores)
+
+Operation = tuple[str, str]  # (method, path) as in IMPLEMENTED
+ONE = INITIALIZE + "/{correspondenceId}"
+SEARCH, CREATE = ("get", INITIALIZE), ("post", INITIALIZE)
+OVERVIEW, DETAILS, CONTENT = ("get", ONE), ("get", ONE + "/details"), ("get", ONE + "/content")
+MARK_AS_READ, CONFIRM = ("post", ONE + "/markasread"), ("post", ONE + "/confirm")
+ARCHIVE, PURGE = ("post", ONE + "/archive"), ("delete", ONE + "/purge")
 
 # The fuzzing sender: a fixed resource owned by a fixed organisation, registered by `live` below.
 # The hooks read these while Hypothesis draws data, so they live at module level.
@@ -78,8 +95,35 @@ VALID_RECIPIENTS = [  # fixed, so a reported failing case can be replayed as is
     "urn:altinn:person:idporten-email:someone@example.no",
     "urn:altinn:person:legacy-selfidentified:fuzzer",
 ]
+# The recipients of the correspondences seeded for the recipients' operations. Fixed, valid numbers.
+RECIPIENT_ORG = "312000011"
+RECIPIENT_PERSON = "15038510190"  # also acts for RECIPIENT_ORG (a delegation granted by `live`)
+STRANGER = "15038510271"  # a person with the read scope who may see nothing seeded
+READ_SCOPE = "altinn:correspondence.read"
+ORG_PARTY = "urn:altinn:organization:identifier-no:" + RECIPIENT_ORG
+PERSON_PARTY = "urn:altinn:person:identifier-no:" + RECIPIENT_PERSON
+
+# Who calls each operation in the fuzzing phase, drawn uniformly (a repeat weighs double); the first
+# is the default, used for the coverage phase and whenever the hook did not run.
+BOTH_SIDES = ["sender", "sender", "org", "person", "stranger"]
+RECIPIENT_SIDE = ["org", "person", "person", "stranger", "sender"]
+CALLERS: dict[Operation, list[str]] = {
+    CREATE: ["sender"],
+    SEARCH: BOTH_SIDES,
+    OVERVIEW: BOTH_SIDES,
+    DETAILS: BOTH_SIDES,
+    PURGE: ["sender", "org", "person", "person", "stranger"],
+    CONTENT: RECIPIENT_SIDE,
+    MARK_AS_READ: RECIPIENT_SIDE,
+    CONFIRM: RECIPIENT_SIDE,
+    ARCHIVE: RECIPIENT_SIDE,
+}
+TWO_SIDED = {SEARCH, OVERVIEW, DETAILS, PURGE}  # each side can succeed
+AUTHORIZATION: dict[str, str] = {}  # caller → Authorization header, filled by `live`
 KNOWN_IDS: list[str] = []  # filled by `live` before any case is drawn
+POOLS: dict[Operation, list[str]] = {}  # ids steered to per operation, filled by `live`
 REACHED: Counter[tuple[str, str, int]] = Counter()  # (method, path, status) of every call
+REACHED_BY: Counter[tuple[str, str, str, int]] = Counter()  # (method, path, caller, status)
 
 
 def _response_notification_may_be_null(document: dict[str, Any]) -> dict[str, Any]:
@@ -182,12 +226,59 @@ def flatmap_body(context: schemathesis.HookContext, body: Any) -> Any:
     )
 
 
+def _operation(context: schemathesis.HookContext) -> Operation:
+    assert context.operation is not None
+    return context.operation.method.lower(), context.operation.path
+
+
 @schema.hook
 def flatmap_path_parameters(context: schemathesis.HookContext, path_parameters: Any) -> Any:
-    if not KNOWN_IDS or not isinstance(path_parameters, dict) or "correspondenceId" not in path_parameters:
+    pool = POOLS.get(_operation(context))
+    if not pool or not isinstance(path_parameters, dict) or "correspondenceId" not in path_parameters:
         return st.just(path_parameters)
-    known = st.sampled_from(KNOWN_IDS).map(lambda cid: {**path_parameters, "correspondenceId": cid})
+    known = st.sampled_from(pool).map(lambda cid: {**path_parameters, "correspondenceId": cid})
     return st.one_of(st.just(path_parameters), known)
+
+
+@schema.hook
+def flatmap_headers(context: schemathesis.HookContext, headers: Any) -> Any:
+    callers = CALLERS.get(_operation(context))
+    if not callers or not AUTHORIZATION or not (headers is None or isinstance(headers, dict)):
+        return st.just(headers)
+    return st.sampled_from(callers).map(lambda c: {**(headers or {}), "Authorization": AUTHORIZATION[c]})
+
+
+ON_BEHALF_OF = [None, None, "0192:" + RECIPIENT_ORG, ORG_PARTY, PERSON_PARTY, RECIPIENT_PERSON]
+
+
+def _aim_search(query: Any, level: int, on_behalf_of: str | None, offset: int, limit: int) -> Any:
+    """0: as generated. 1: the sender's resource and a party some callers may act for (or none).
+    2: also no time window and a small page, so that pages with ids come back."""
+    if level == 0 or not isinstance(query, dict):
+        return query
+    query = {**query, "resourceId": RESOURCE_ID}
+    query.pop("onBehalfOf", None)
+    if on_behalf_of is not None:
+        query["onBehalfOf"] = on_behalf_of
+    if level == 2:
+        query.pop("from", None)
+        query.pop("to", None)
+        query.update(offset=offset, limit=limit)
+    return query
+
+
+@schema.hook
+def flatmap_query(context: schemathesis.HookContext, query: Any) -> Any:
+    if _operation(context) != SEARCH:
+        return st.just(query)
+    return st.builds(
+        _aim_search,
+        st.just(query),
+        st.sampled_from([2, 2, 1, 0]),
+        st.sampled_from(ON_BEHALF_OF),
+        st.integers(0, 3),
+        st.integers(1, 4),
+    )
 
 
 # --- the running service ----------------------------------------------------------------------------
@@ -227,6 +318,7 @@ def live(database_url: str, data_dir: Path, dev_issuer: DevIssuer) -> Iterator[L
     }
     _cli("resource", "add", RESOURCE_ID, "--owner", SENDER_ORG, env=env)
     _cli("resource", "add", OTHER_RESOURCE, "--owner", OTHER_ORG, env=env)
+    _cli("access", "grant", RECIPIENT_PERSON, "--party", RECIPIENT_ORG, env=env)
     port = _free_port()
     log = data_dir / f"schemathesis-server-{port}.log"
     with log.open("wb") as sink:
@@ -239,12 +331,20 @@ def live(database_url: str, data_dir: Path, dev_issuer: DevIssuer) -> Iterator[L
     base_url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(base_url, server, log)
-        token = dev_issuer.mint(scope=SENDER_SCOPES, org=SENDER_ORG)
-        headers = {"Authorization": f"Bearer {token}"}
+        AUTHORIZATION.update(
+            sender="Bearer " + dev_issuer.mint(scope=SENDER_SCOPES, org=SENDER_ORG),
+            org="Bearer " + dev_issuer.mint(scope=READ_SCOPE, org=RECIPIENT_ORG),
+            person="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=RECIPIENT_PERSON),
+            stranger="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=STRANGER),
+        )
+        headers = {"Authorization": AUTHORIZATION["sender"]}
         KNOWN_IDS[:] = _seed_correspondences(base_url, headers, dev_issuer)
+        POOLS.update(_seed_recipient_pools(base_url))
         yield Live(base_url, headers, log)
     finally:
         KNOWN_IDS.clear()
+        POOLS.clear()
+        AUTHORIZATION.clear()
         server.terminate()
         try:
             server.wait(15)
@@ -309,6 +409,58 @@ def _seed_correspondences(base_url: str, headers: dict[str, str], dev_issuer: De
     return [*ids, response.json()["correspondences"][0]["correspondenceId"]]
 
 
+def _seed_recipient_pools(base_url: str) -> dict[Operation, list[str]]:
+    """Correspondences for the recipients' operations, one pool per operation so that one
+    operation's fuzzing does not use up another's states. Each request goes to the organisation
+    and to the person (who may act for both). All but the sender's purge pool are published; the
+    mark-as-read and confirm pools are fetched by the person."""
+    sender = {"Authorization": AUTHORIZATION["sender"]}
+    both = ["0192:" + RECIPIENT_ORG, RECIPIENT_PERSON]
+    needs_confirmation = {"isConfirmationNeeded": True, "dueDateTime": builders.future(10)}
+
+    def create(client: httpx.Client, count: int, recipients: list[str], **kw: Any) -> list[str]:
+        ids: list[str] = []
+        for _ in range(count):
+            response = client.post(INITIALIZE, json=builders.initialize_body(RESOURCE_ID, recipients, **kw))
+            assert response.status_code == 200, response.text
+            ids += [item["correspondenceId"] for item in response.json()["correspondences"]]
+        return ids
+
+    with httpx.Client(base_url=base_url, headers=sender, timeout=10) as client:
+        # Mostly the organisation's, which both recipients may see; more than three reply options.
+        options = [{"linkURL": f"https://example.no/{i}", "linkText": "Svar"} for i in range(4)]
+        view = create(client, 2, both, replyOptions=options) + create(
+            client, 2, both[:1], replyOptions=options
+        )
+        mark = create(client, 3, both)
+        confirm = create(client, 2, both, **needs_confirmation)
+        archive = create(client, 1, both) + create(client, 1, [RECIPIENT_PERSON], **needs_confirmation)
+        purge = create(client, 2, both) + create(client, 1, [RECIPIENT_PERSON], **needs_confirmation)
+        unpublished = create(client, 2, ["0192:" + RECIPIENT_ORG], requestedPublishTime=builders.future(5))
+        published = view + mark + confirm + archive + purge
+        deadline = time.monotonic() + 60
+        pending = set(published)
+        while pending and time.monotonic() < deadline:  # the server's worker publishes them
+            pending = {
+                cid for cid in pending if client.get(f"{INITIALIZE}/{cid}").json()["status"] != "Published"
+            }
+            time.sleep(0.2 if pending else 0)
+        assert not pending, f"not published within 60 s: {sorted(pending)}"
+        for cid in mark + confirm:
+            fetched = client.get(f"{INITIALIZE}/{cid}", headers={"Authorization": AUTHORIZATION["person"]})
+            assert fetched.status_code == 200, fetched.text
+    foreign = KNOWN_IDS[-1:]  # another service owner's, for the no-access branches
+    return {
+        OVERVIEW: [*KNOWN_IDS, *view, *view, *unpublished],  # a repeat weighs double
+        DETAILS: [*KNOWN_IDS, *view, *view, *unpublished],
+        CONTENT: [*view, *unpublished, *foreign],
+        MARK_AS_READ: [*mark, *foreign],
+        CONFIRM: [*confirm, *foreign],
+        ARCHIVE: [*archive, *foreign],
+        PURGE: [*purge, *unpublished, *unpublished, *foreign],
+    }
+
+
 # --- the test ---------------------------------------------------------------------------------------------
 
 
@@ -321,8 +473,16 @@ def _seed_correspondences(base_url: str, headers: dict[str, str], dev_issuer: De
     suppress_health_check=list(HealthCheck),
 )
 def test_official_contract_holds_against_the_running_service(case: schemathesis.Case, live: Live) -> None:
-    response = case.call(base_url=live.base_url, headers=live.headers, session=live.session, timeout=30)
-    REACHED[(case.operation.method.lower(), case.operation.path, response.status_code)] += 1
+    operation = (case.operation.method.lower(), case.operation.path)
+    authorization = case.headers.get("Authorization") if case.headers else None
+    caller = next((c for c, value in AUTHORIZATION.items() if authorization == value), None)
+    extra = None
+    if caller is None:  # not steered (coverage phase): the operation's default caller
+        caller = CALLERS[operation][0]
+        extra = {"Authorization": AUTHORIZATION[caller]}
+    response = case.call(base_url=live.base_url, headers=extra, session=live.session, timeout=30)
+    REACHED[(*operation, response.status_code)] += 1
+    REACHED_BY[(*operation, caller, response.status_code)] += 1
     if response.status_code >= 500:  # pytest shows captured output of a failed test: the traceback
         print(f"Service log (tail) after {response.status_code}:\n{live.log_tail()}")
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
@@ -333,5 +493,18 @@ def test_the_deep_paths_were_reached() -> None:
     ran = {(method, path) for method, path, _ in REACHED}
     if not ran:
         pytest.skip("the fuzzing test did not run in this session")
-    missing = sorted(f"{method.upper()} {path}" for method, path in ran if not REACHED[(method, path, 200)])
-    assert not missing, f"no 200 response for {missing}; statuses seen: {dict(REACHED)}"
+    succeeded = {(method, path) for method, path, status in REACHED if 200 <= status < 300}
+    missing = sorted(f"{method.upper()} {path}" for method, path in ran - succeeded)
+    assert not missing, f"no 2xx response for {missing}; statuses seen: {dict(REACHED)}"
+    # The operations open to both sides succeeded for each side.
+    sides = {"sender": {"sender"}, "a recipient": {"org", "person"}}
+    one_sided = sorted(
+        f"{method.upper()} {path} (never for {side})"
+        for method, path in ran & TWO_SIDED
+        for side, callers in sides.items()
+        if not any(
+            200 <= status < 300 and (m, p) == (method, path) and c in callers
+            for m, p, c, status in REACHED_BY
+        )
+    )
+    assert not one_sided, f"no 2xx response for {one_sided}; statuses seen: {dict(REACHED_BY)}"

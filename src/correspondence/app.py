@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from enum import Enum
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from correspondence.attachment import jobs as attachment_jobs
@@ -46,6 +47,8 @@ _DOCUMENTED_MODELS: list[type[BaseModel]] = [
     schemas.InitializeCorrespondencesExt,
     attachment_schemas.InitializeAttachmentExt,
 ]
+# Enums that only hand-parsed query parameters refer to (by `$ref`).
+_DOCUMENTED_ENUMS: list[type[Enum]] = [schemas.CorrespondencesRoleType]
 
 
 def build_worker(services: Services) -> Worker:
@@ -110,6 +113,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
                 schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
                 components.update(schema.pop("$defs", {}))
                 components[model.__name__] = schema
+            for enum in _DOCUMENTED_ENUMS:
+                components.setdefault(enum.__name__, TypeAdapter(enum).json_schema())
             for operations in document.get("paths", {}).values():
                 for operation in operations.values():
                     # Invalid input answers 400 (the reference's validation problem), never 422.
