@@ -137,7 +137,7 @@ async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id:
     options = body["replyOptions"]
     if len(options) > 3 and body["content"]["messageBody"]:
         label = _REPLY_LABEL.get(str(row["language"]).lower(), "Svarvalg:")
-        lines = "\n".join(f"{o.get('linkText')}: {o.get('linkURL')}" for o in options)
+        lines = "\n".join(f"{o.get('linkText') or ''}: {o.get('linkURL')}" for o in options)
         body["content"]["messageBody"] += f"\n\n{label}\n{lines}"
     body["notifications"] = [
         {"notificationOrderId": str(o["id"]), "isReminder": o["is_reminder"]} for o in orders
