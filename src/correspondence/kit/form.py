@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
+_MAX_DEPTH = 16
 
 
 @dataclass
@@ -63,8 +64,8 @@ def bind(
     root = _Node()
     for key, value in fields:
         segments = _segments(key, dicts)
-        if not segments:
-            continue
+        if not segments or len(segments) > _MAX_DEPTH:
+            continue  # no model is that deep: not a name the request could mean
         node = root
         for segment, bracket in segments:
             child = node.children.get(segment)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Protocol
 
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -54,9 +55,18 @@ def _disposition(raw: bytes) -> tuple[str | None, str | None]:
     """name and filename of a Content-Disposition (RFC 7578; `filename*` of RFC 5987 preferred)."""
     message = Message()
     message["content-disposition"] = raw.decode("utf-8", "replace")
-    name = message.get_param("name", header="content-disposition")
-    filename = message.get_filename()
-    return (str(name) if isinstance(name, str) else None), filename
+    name: str | None = None
+    plain: str | None = None
+    extended: str | None = None
+    for key, value in message.get_params(header="content-disposition") or []:
+        if key == "name" and isinstance(value, str):
+            name = value
+        elif key == "filename":
+            if isinstance(value, tuple):
+                extended = collapse_rfc2231_value(value)
+            else:
+                plain = value
+    return name, extended if extended is not None else plain
 
 
 @dataclass
