@@ -32,6 +32,14 @@ IMPLEMENTED = {
     ("post", "/correspondence/api/v1/correspondence/{correspondenceId}/confirm"),
     ("post", "/correspondence/api/v1/correspondence/{correspondenceId}/archive"),
     ("delete", "/correspondence/api/v1/correspondence/{correspondenceId}/purge"),
+    ("post", "/correspondence/api/v1/correspondence/upload"),
+    ("get", "/correspondence/api/v1/correspondence/{correspondenceId}/attachment/{attachmentId}/download"),
+    ("post", "/correspondence/api/v1/attachment"),
+    ("post", "/correspondence/api/v1/attachment/{attachmentId}/upload"),
+    ("get", "/correspondence/api/v1/attachment/{attachmentId}"),
+    ("get", "/correspondence/api/v1/attachment/{attachmentId}/details"),
+    ("delete", "/correspondence/api/v1/attachment/{attachmentId}"),
+    ("get", "/correspondence/api/v1/attachment/{attachmentId}/download"),
 }
 
 

@@ -21,7 +21,8 @@ by each operation's default caller):
   fetched already where mark-as-read and confirm need it, a few needing confirmation, a few not
   yet published for the sender's purge;
 * `flatmap_query`: most searches name the sender's resource, a party the caller may act for (or
-  none) and a small page, the rest kept as generated.
+  none) and a small page, the rest kept as generated;
+* the attachment operations are steered the same way by tests/schemathesis_attachments.py.
 `test_the_deep_paths_were_reached` then checks that every operation answered 2xx at least once, and
 that the operations open to both sides did so for the sender and for a recipient.
 
@@ -64,6 +65,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from correspondence.auth.tokens import DevIssuer
 from tests import builders
+from tests import schemathesis_attachments as attachment_fuzz
 from tests.official import official_document
 from tests.test_contract import IMPLEMENTED
 
@@ -118,6 +120,7 @@ CALLERS: dict[Operation, list[str]] = {
     CONFIRM: RECIPIENT_SIDE,
     ARCHIVE: RECIPIENT_SIDE,
 }
+CALLERS.update(attachment_fuzz.CALLERS)
 TWO_SIDED = {SEARCH, OVERVIEW, DETAILS, PURGE}  # each side can succeed
 AUTHORIZATION: dict[str, str] = {}  # caller → Authorization header, filled by `live`
 KNOWN_IDS: list[str] = []  # filled by `live` before any case is drawn
@@ -136,7 +139,8 @@ def _response_notification_may_be_null(document: dict[str, Any]) -> dict[str, An
     return document
 
 
-schema = schemathesis.openapi.from_dict(_response_notification_may_be_null(official_document())).include(
+_document = attachment_fuzz.nullable_expiration(_response_notification_may_be_null(official_document()))
+schema = schemathesis.openapi.from_dict(_document).include(
     lambda ctx: (ctx.operation.method.lower(), ctx.operation.path) in IMPLEMENTED
 )
 
@@ -281,6 +285,11 @@ def flatmap_query(context: schemathesis.HookContext, query: Any) -> Any:
     )
 
 
+attachment_fuzz.register(
+    schema, resource_id=RESOURCE_ID, recipients=["0192:" + RECIPIENT_ORG, RECIPIENT_PERSON]
+)
+
+
 # --- the running service ----------------------------------------------------------------------------
 
 
@@ -340,11 +349,20 @@ def live(database_url: str, data_dir: Path, dev_issuer: DevIssuer) -> Iterator[L
         headers = {"Authorization": AUTHORIZATION["sender"]}
         KNOWN_IDS[:] = _seed_correspondences(base_url, headers, dev_issuer)
         POOLS.update(_seed_recipient_pools(base_url))
+        with_attachments = attachment_fuzz.seed(
+            base_url,
+            AUTHORIZATION,
+            resource_id=RESOURCE_ID,
+            recipients=["0192:" + RECIPIENT_ORG, RECIPIENT_PERSON],
+        )
+        POOLS[OVERVIEW] += with_attachments
+        POOLS[DETAILS] += with_attachments
         yield Live(base_url, headers, log)
     finally:
         KNOWN_IDS.clear()
         POOLS.clear()
         AUTHORIZATION.clear()
+        attachment_fuzz.clear()
         server.terminate()
         try:
             server.wait(15)
