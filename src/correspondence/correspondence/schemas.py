@@ -405,10 +405,12 @@ class InitializeCorrespondencesResponseExt(_Out):
 
 
 class CorrespondenceAttachmentExt(_Out):
+    """An item of `content.attachments`: exactly the official members (`name` is the display name,
+    falling back to the file name); `expirationTime` is null for an attachment that does not expire."""
+
     id: uuid.UUID
     fileName: str | None
     name: str
-    displayName: str | None
     isEncrypted: bool
     checksum: str | None
     sendersReference: str
