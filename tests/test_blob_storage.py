@@ -150,3 +150,26 @@ async def test_s3_unreachable_is_a_storage_error() -> None:
     with pytest.raises(BlobError) as caught:
         await store.put("attachments/u", stream(b"data"))
     assert not isinstance(caught.value, BlobLocationError)
+
+
+async def test_the_configuration_picks_the_store(tmp_path: Path, moto_endpoint: str, s3_bucket: str) -> None:
+    from pydantic import ValidationError
+
+    from correspondence.adapters import open_blob_store
+    from correspondence.config import Settings
+
+    default = await open_blob_store(Settings(data_dir=tmp_path))
+    assert isinstance(default, FileBlobStore) and default.root == (tmp_path / "blobs").resolve()
+    s3 = await open_blob_store(
+        Settings(
+            storage="s3",
+            s3_bucket=s3_bucket,
+            s3_endpoint=moto_endpoint,
+            s3_access_key_id=S3_KEY_ID,
+            s3_secret_access_key=S3_SECRET,
+        )
+    )
+    await s3.put("attachments/c", stream(b"configured"))
+    assert await read(s3, "attachments/c") == b"configured"
+    with pytest.raises(ValidationError, match="CORRESPONDENCE_S3_BUCKET"):
+        Settings(storage="s3")

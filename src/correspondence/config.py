@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ISSUER = "https://platform.altinn.localhost/authentication/api/v1/openid/"
@@ -82,6 +82,19 @@ class Settings(BaseSettings):
         if self.storage == "s3" and not self.s3_bucket:
             raise ValueError("CORRESPONDENCE_STORAGE=s3 needs CORRESPONDENCE_S3_BUCKET")
         return self
+
+    @field_validator("clamd_address")
+    @classmethod
+    def _clamd_address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        v = value.strip()
+        if v.startswith(("/", "unix:")):
+            return v
+        host, sep, port = v.removeprefix("tcp://").rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError("must be a socket path (/path, unix:///path) or host:port (tcp://host:port)")
+        return v
 
     @property
     def blob_dir(self) -> Path:
