@@ -13,9 +13,14 @@ from correspondence.kit.errors import PlainError
 from correspondence.services import Services
 
 
-def services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
+
+
+async def services(request: Request) -> Services:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread hand-off per request.
+    return _services(request)
 
 
 async def current_caller(request: Request) -> Caller:
@@ -23,7 +28,7 @@ async def current_caller(request: Request) -> Caller:
     if not header or not header[:7].lower() == "bearer " or not header[7:].strip():
         raise PlainError(401, "A bearer token is required.", {"WWW-Authenticate": "Bearer"})
     try:
-        return await services(request).validator.validate(header[7:].strip())
+        return await _services(request).validator.validate(header[7:].strip())
     except InvalidToken as exc:
         raise PlainError(
             401,
