@@ -4,8 +4,10 @@ and the ways a stream can end badly. Nothing here holds more than one block in m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
 
 BLOCK = 1024 * 1024
 
@@ -48,6 +50,37 @@ async def with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> Asy
         yield chunk
 
 
+async def read_ahead(chunks: AsyncIterable[bytes], depth: int = 32) -> AsyncIterator[bytes]:
+    """Keep reading `chunks` on a task of its own, up to `depth` chunks ahead of the consumer, so the
+    network keeps flowing while a block is hashed and written (uvicorn stops reading the socket
+    whenever the app is not asking for the body). Errors of the source reach the consumer."""
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(depth)
+
+    async def produce() -> None:
+        try:
+            async for chunk in chunks:
+                await queue.put(chunk)
+        except Exception as exc:  # handed to the consumer, raised there
+            await queue.put(exc)
+            return
+        await queue.put(None)
+
+    task = asyncio.get_running_loop().create_task(produce())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
 class Hashed:
     """Passes a stream through in blocks of about 1 MiB, hashing each block on a worker thread
     while the next one is received (hashlib releases the GIL), counting bytes, and failing with
@@ -71,6 +104,8 @@ class Hashed:
         self.md5: str | None = None
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        # Chunks pass through as they came (no joining: copying 1 MiB blocks cost more than the
+        # hashing), and the hash of each ~1 MiB group runs on a thread while the next arrives.
         loop = asyncio.get_running_loop()
         pending: asyncio.Future[None] | None = None
         parts: list[bytes] = []
@@ -86,26 +121,29 @@ class Hashed:
                 held += len(chunk)
                 if held < BLOCK:
                     continue
-                block = parts[0] if len(parts) == 1 else b"".join(parts)
-                parts, held = [], 0
+                group, parts, held = parts, [], 0
                 if pending is not None:
                     await pending
-                pending = loop.run_in_executor(None, self._md5.update, block)
-                yield block
+                pending = loop.run_in_executor(None, _update, self._md5, group)
+                for piece in group:
+                    yield piece
             if pending is not None:
                 await pending
                 pending = None
             if self.size == 0 and self._require_content:
                 raise FileTooLarge()  # a file must have content (error 2004)
-            if parts:
-                block = b"".join(parts)
-                self._md5.update(block)
+            _update(self._md5, parts)
             digest = self._md5.hexdigest()
             if self._expected is not None and digest != self._expected:
-                raise ChecksumMismatch()
+                raise ChecksumMismatch()  # before the last bytes: the store never commits them
             self.md5 = digest
-            if parts:
-                yield block
+            for piece in parts:
+                yield piece
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
+
+
+def _update(md5: Any, parts: list[bytes]) -> None:
+    for part in parts:
+        md5.update(part)

@@ -17,7 +17,13 @@ from pydantic import ValidationError
 
 from correspondence.adapters.blobs import BlobError, BlobStore
 from correspondence.attachment import tasks
-from correspondence.attachment.streams import Hashed, UploadInterrupted, UploadProblem, with_idle_timeout
+from correspondence.attachment.streams import (
+    Hashed,
+    UploadInterrupted,
+    UploadProblem,
+    read_ahead,
+    with_idle_timeout,
+)
 from correspondence.attachment.use_cases.attach import MAX_ATTACHMENTS, UploadedFile
 from correspondence.attachment.use_cases.upload import upload_error
 from correspondence.auth.caller import Caller
@@ -136,7 +142,7 @@ async def initialize_with_upload(
     try:
         try:
             fields = await parse_form(
-                with_idle_timeout(chunks, idle_seconds),
+                read_ahead(with_idle_timeout(chunks, idle_seconds)),
                 boundary,
                 open_file=open_file,
                 max_field_bytes=max_field_bytes,

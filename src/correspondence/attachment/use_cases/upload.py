@@ -26,6 +26,7 @@ from correspondence.attachment.streams import (
     UploadInterrupted,
     UploadProblem,
     UploadTooSlow,
+    read_ahead,
     with_idle_timeout,
 )
 from correspondence.attachment.use_cases.lifecycle import BYPASSED_SCAN, publish_attachments
@@ -81,7 +82,8 @@ async def upload_attachment(
         )
 
     key = tasks.blob_key(attachment_id)
-    hashed = Hashed(with_idle_timeout(chunks, idle_seconds), limit=max_bytes, expected=row["checksum"])
+    body = read_ahead(with_idle_timeout(chunks, idle_seconds))
+    hashed = Hashed(body, limit=max_bytes, expected=row["checksum"])
     try:
         size = await blobs.put(key, hashed)
     except (UploadProblem, BlobError) as exc:
