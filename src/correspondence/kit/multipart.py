@@ -89,9 +89,6 @@ async def parse_form(
     events: list[tuple[str, bytes]] = []
     state = _State()
 
-    def on_part_begin() -> None:
-        events.append(("begin", b""))
-
     def on_header_field(data: bytes, start: int, end: int) -> None:
         state.header_field += data[start:end]
 
@@ -123,7 +120,6 @@ async def parse_form(
     parser = MultipartParser(
         boundary,
         {
-            "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
             "on_header_end": on_header_end,
