@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -29,13 +30,19 @@ _NOT_ACCEPTABLE_TEXT = (
 )
 
 
+_rng = random.Random()
+_bits = _rng.getrandbits
+os.register_at_fork(after_in_child=_rng.seed)  # forked workers must not repeat each other's ids
+
+
 def _trace_id(headers: list[tuple[bytes, bytes]]) -> str:
     for name, value in headers:
         if name == b"traceparent":
             parts = value.decode("latin-1").split("-")
             if len(parts) == 4 and len(parts[1]) == 32:
-                return f"00-{parts[1]}-{os.urandom(8).hex()}-01"
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+                return f"00-{parts[1]}-{_bits(64):016x}-01"
+    # Trace ids need to be unique, not secret: a PRNG spares two getrandom calls per request.
+    return f"00-{_bits(128):032x}-{_bits(64):016x}-01"
 
 
 def accepts_json(accept: str) -> bool:
