@@ -446,7 +446,7 @@ async def test_files_that_do_not_match_their_entries_are_1005(
     )
     assert response.status_code == 400 and error_code(response) == 1005
     assert await _attachment_count(services) == before
-    assert _stored_files(services) == []
+    assert await _stored_files(services) == []
 
 
 async def test_a_multipart_checksum_mismatch_is_2008_and_leaves_nothing(
@@ -466,7 +466,7 @@ async def test_a_multipart_checksum_mismatch_is_2008_and_leaves_nothing(
     )
     assert response.status_code == 400 and error_code(response) == 2008
     assert await _attachment_count(services) == before
-    assert _stored_files(services) == []
+    assert await _stored_files(services) == []
 
 
 async def test_an_empty_or_too_large_file_part_is_2004(
@@ -489,7 +489,7 @@ async def test_an_empty_or_too_large_file_part_is_2004(
         headers=sender.headers,
     )
     assert large.status_code == 400 and error_code(large) == 2004
-    assert _stored_files(services) == []
+    assert await _stored_files(services) == []
 
 
 async def test_a_multipart_file_name_rule_applies(
@@ -502,7 +502,7 @@ async def test_a_multipart_file_name_rule_applies(
         headers=sender.headers,
     )
     assert response.status_code == 400 and error_code(response) == 2013
-    assert _stored_files(services) == []
+    assert await _stored_files(services) == []
 
 
 async def test_multipart_validation_problems_use_the_net_names(
@@ -520,7 +520,7 @@ async def test_multipart_validation_problems_use_the_net_names(
     assert response.json()["errors"]["Correspondence.Content.MessageTitle"] == [
         "The MessageTitle field is required."
     ]
-    assert _stored_files(services) == []
+    assert await _stored_files(services) == []
 
 
 async def test_multipart_needs_multipart(client: httpx.AsyncClient, sender: Sender) -> None:
@@ -537,7 +537,7 @@ async def test_a_broken_multipart_body_is_400(
     headers = {**sender.headers, "Content-Type": "multipart/form-data; boundary=b"}
     response = await client.post(UPLOAD, content=body, headers=headers)
     assert response.status_code == 400
-    assert _stored_files(services) == []
+    assert await _stored_files(services) == []
 
 
 async def _attachment_count(services: Services) -> int:
@@ -545,11 +545,15 @@ async def _attachment_count(services: Services) -> int:
     return count
 
 
-def _stored_files(services: Services) -> list[str]:
-    """Objects whose attachment row does not exist (orphans) or unfinished temporary files."""
+async def _stored_files(services: Services) -> list[str]:
+    """Stored objects no attachment refers to (orphans), and unfinished temporary files."""
     store = services.blob_store()
     assert isinstance(store, FileBlobStore)
-    return sorted(str(p) for p in store.incoming.glob("*")) if store.incoming.exists() else []
+    known = {str(r["id"]) for r in await services.pool.fetch("SELECT id FROM attachments")}
+    objects = store.root / "attachments"
+    orphans = [p for p in objects.glob("*") if p.name not in known] if objects.exists() else []
+    unfinished = list(store.incoming.glob("*")) if store.incoming.exists() else []
+    return sorted(str(p) for p in orphans + unfinished)
 
 
 # --- the recipient's download -------------------------------------------------------------------------
@@ -690,3 +694,17 @@ async def test_upload_to_a_linked_attachment_is_2003(
     await db.execute("UPDATE attachments SET status = 4 WHERE id = $1", uuid.UUID(attachment_id))
     retry = await upload(client, sender, attachment_id, b"abc")
     assert retry.status_code == 400 and error_code(retry) == 2003
+
+
+async def test_a_multipart_expiry_below_the_minimum_is_2017(
+    client: httpx.AsyncClient, sender: Sender, services: Services
+) -> None:
+    entries = [{"fileName": "a.pdf", "sendersReference": "a", "expirationInDays": "0"}]
+    response = await client.post(
+        UPLOAD,
+        data=form(sender, [builders.national_id()], entries),
+        files=[("attachments", ("a.pdf", PDF, "application/pdf"))],
+        headers=sender.headers,
+    )
+    assert response.status_code == 400 and error_code(response) == 2017
+    assert await _stored_files(services) == []
