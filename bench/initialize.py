@@ -8,9 +8,13 @@ resource, a 60,000-person contact registry and (by default) 1 M pre-filled corre
   baseline `/create`, 1-recipient body, -c32
 
 each as a 3 s warm-up and a 15 s measured window with --latency, checks in the database that every
-request wrote its rows, samples RSS and CPU, stops everything it started and writes bench/RESULTS.md.
+request wrote its rows, samples RSS and CPU, stops everything it started and rewrites its section of
+bench/RESULTS.md (other scripts keep theirs there).
 
-    .venv/bin/python bench/initialize.py [--runs 2] [--duration 15] [--prefill 1000000]
+    .venv/bin/python bench/initialize.py [--runs 2] [--duration 15] [--prefill 1000000] [--rev HEAD]
+
+With --patch FILE the same commit is also measured with the diff applied (scenarios a+, b+, c+, side by
+side); with --py-spy every window of the API is profiled (see profile_summary.py). bench/README.md has more.
 """
 
 from __future__ import annotations
@@ -70,8 +74,19 @@ PG_SETTINGS = {
     "max_connections": "200",
 }
 
-ANALYSIS_BEGIN = "<!-- analysis:begin (kept when the script rewrites this file) -->"
-ANALYSIS_END = "<!-- analysis:end -->"
+# bench/RESULTS.md is shared: other benchmark scripts keep their own sections in it, so this one only
+# ever replaces the part between its markers (and keeps the hand-written analysis inside it).
+SECTION_BEGIN = "<!-- initialize:begin (bench/initialize.py rewrites this section) -->"
+SECTION_END = "<!-- initialize:end -->"
+ANALYSIS_BEGIN = "<!-- initialize-analysis:begin (kept when bench/initialize.py rewrites the section) -->"
+ANALYSIS_END = "<!-- initialize-analysis:end -->"
+# The first version wrote the whole file, with these markers around its analysis.
+LEGACY_TITLE = "# Initialize load benchmark — results"
+LEGACY_ANALYSIS = (
+    "<!-- analysis:begin (kept when the script rewrites this file) -->",
+    "<!-- analysis:end -->",
+)
+TITLE = "# Benchmark results"
 
 
 # --- small helpers ------------------------------------------------------------------------------
@@ -148,6 +163,7 @@ def _load(name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -877,11 +893,15 @@ def write_report(
     email_only = sum(p.email is not None and p.mobile is None for p in people)
     lines: list[str] = []
     w = lines.append
-    w("# Initialize load benchmark — results")
+    w(SECTION_BEGIN)
+    w("## Initialize: `POST /correspondence/api/v1/correspondence`")
     w("")
-    w("Written by `bench/initialize.py`; the section marked *analysis* is kept across re-runs.")
+    w(
+        "Written by `bench/initialize.py`; the *What limits it* text is written by hand and kept when the "
+        "script rewrites this section."
+    )
     w("")
-    w("## Run")
+    w("### Run")
     w("")
     w("```bash")
     w(shlex.join(argv))
@@ -941,7 +961,7 @@ def write_report(
         "server process, sampled every 0.25 s."
     )
     w("")
-    w("## Results")
+    w("### Results")
     w("")
     w(
         "| Scenario | Run | req/s | correspondences/s | p50 ms | p99 ms | server peak RSS MB | server CPU % "
@@ -1030,21 +1050,37 @@ def write_report(
             f"{m.pg_cpu * per_req / m.recipients:,.1f} |"
         )
     w("")
-    w("## What limits it")
+    w("### What limits it")
     w("")
-    previous = ""
-    if path.exists():
-        text = path.read_text(encoding="utf-8")
-        if ANALYSIS_BEGIN in text and ANALYSIS_END in text:
-            previous = text.split(ANALYSIS_BEGIN, 1)[1].split(ANALYSIS_END, 1)[0].strip("\n")
-    w(ANALYSIS_BEGIN)
-    w(previous or "_(analysis to be written after looking at the numbers)_")
-    w(ANALYSIS_END)
-    w("")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    path.with_suffix(".json").write_text(
+    splice_section(path, lines)
+    (OUT / f"{path.stem}.json").write_text(
         json.dumps({"argv": argv, "machine": info, "postgres": pg, "runs": [asdict(m) for m in ms]}, indent=2)
     )
+
+
+def splice_section(path: Path, lines: list[str]) -> None:
+    """Re-read `path` now (others edit it too) and replace this script's section, keeping the analysis;
+    the rest of the file is left alone. `lines` is the section up to its analysis."""
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    previous = ""
+    for begin, end in ((ANALYSIS_BEGIN, ANALYSIS_END), LEGACY_ANALYSIS):
+        if begin in current and end in current:
+            previous = current.split(begin, 1)[1].split(end, 1)[0].strip("\n")
+            break
+    analysis = previous or "_(analysis to be written after looking at the numbers)_"
+    section = "\n".join([*lines, ANALYSIS_BEGIN, analysis, ANALYSIS_END, SECTION_END])
+    if SECTION_BEGIN in current and SECTION_END in current:
+        head, rest = current.split(SECTION_BEGIN, 1)
+        updated = head + section + rest.split(SECTION_END, 1)[1]
+    elif current.startswith(LEGACY_TITLE) and LEGACY_ANALYSIS[1] in current:
+        rest = current.split(LEGACY_ANALYSIS[1], 1)[1]
+        updated = f"{TITLE}\n\n{section}\n" + rest
+    elif current.startswith("# "):
+        title, _, rest = current.partition("\n")
+        updated = f"{title}\n\n{section}\n\n{rest.lstrip(chr(10))}"
+    else:
+        updated = f"{TITLE}\n\n{section}\n" + ("\n" + current if current else "")
+    path.write_text(updated.rstrip("\n") + "\n", encoding="utf-8")
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -1057,10 +1093,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per scenario")
     parser.add_argument("--prefill", type=int, default=1_000_000, help="old correspondences to pre-fill")
     parser.add_argument("--contacts", type=int, default=60_000, help="persons in the contact registry")
-    parser.add_argument("--only", default="", help="comma-separated scenario keys: base,a,b,c (default all)")
+    parser.add_argument("--only", default="", help="scenario keys: base,a,b,c (+ a+,b+,c+)")
     parser.add_argument("--no-report", action="store_true", help="do not write the report")
     parser.add_argument(
-        "--report", type=Path, default=RESULTS, help="where to write it (and .json beside it)"
+        "--report", type=Path, default=RESULTS, help="where to write it (raw data goes to bench/out)"
     )
     parser.add_argument(
         "--patch", type=Path, help="also measure --rev with this diff applied (patch -p1), side by side"
