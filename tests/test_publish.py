@@ -131,7 +131,7 @@ async def test_a_job_held_by_a_dead_worker_is_taken_again_after_its_lease(
     [cid] = await create(client, sender, [builders.national_id()])
     dead = Worker(services.pool, lease_seconds=30)
     claimed = await dead.claim()  # took the job, then died before finishing it
-    assert uuid.UUID(cid) in {j.ref_id for j in claimed}
+    assert uuid.UUID(cid) in {ref for j in claimed for ref in j.refs()}
     await drain(services)
     assert await status_of(client, sender, cid) == "ReadyForPublish"  # still leased
     clock.shift(timedelta(seconds=31))
@@ -164,7 +164,7 @@ async def test_publish_survives_a_killed_worker_process(
     """A real `correspondence worker` process picks up a job that another worker had leased."""
     [cid] = await create(client, sender, [builders.national_id()])
     abandoned = Worker(services.pool, lease_seconds=1)
-    assert uuid.UUID(cid) in {j.ref_id for j in await abandoned.claim()}
+    assert uuid.UUID(cid) in {ref for j in await abandoned.claim() for ref in j.refs()}
     env = {
         **os.environ,
         "CORRESPONDENCE_DATABASE_URL": database_url,

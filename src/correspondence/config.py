@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     dev_token_lifetime_seconds: int = Field(24 * 3600, ge=60)
 
     worker_poll_seconds: float = Field(0.5, gt=0)
-    worker_batch_size: int = Field(500, ge=1, le=10000)
+    worker_batch_size: int = Field(100, ge=1, le=10000)
     job_lease_seconds: float = Field(60.0, gt=0)
     job_max_attempts: int = Field(10, ge=1)
 

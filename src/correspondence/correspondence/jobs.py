@@ -14,11 +14,11 @@ DUE = "correspondence.due"
 
 
 async def _publish(conn: asyncpg.Connection, jobs: list[Job]) -> None:
-    await publish_correspondences(conn, [j.ref_id for j in jobs if j.ref_id is not None])
+    await publish_correspondences(conn, [ref for j in jobs for ref in j.refs()])
 
 
 async def _due(conn: asyncpg.Connection, jobs: list[Job]) -> None:
-    await record_due_dates(conn, [j.ref_id for j in jobs if j.ref_id is not None], clock.now())
+    await record_due_dates(conn, [ref for j in jobs for ref in j.refs()], clock.now())
 
 
 def register(worker: Worker) -> None:

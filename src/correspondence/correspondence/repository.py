@@ -80,13 +80,17 @@ ins_orders AS (
                       o(oid, rem, ch, t, st)
   WHERE o.st IS NOT NULL),
 ins_jobs AS (
-  INSERT INTO jobs (task, ref_id, run_at, created)
-  SELECT 'correspondence.publish', r.id, GREATEST($17, $32), $32 FROM r CROSS JOIN go
+  -- One publish job and one due-date job per request, naming all its correspondences.
+  INSERT INTO jobs (task, ref_id, payload, run_at, created)
+  SELECT 'correspondence.publish', NULL::uuid, jsonb_build_object('ids', jsonb_agg(r.id ORDER BY r.ord)),
+         GREATEST($17, $32), $32
+  FROM r CROSS JOIN go HAVING count(*) > 0
   UNION ALL
-  SELECT 'correspondence.due', r.id, $18, $32 FROM r CROSS JOIN go
-  WHERE $18::timestamptz IS NOT NULL AND NOT r.reserved
+  SELECT 'correspondence.due', NULL::uuid, jsonb_build_object('ids', jsonb_agg(r.id ORDER BY r.ord)), $18, $32
+  FROM r CROSS JOIN go
+  WHERE $18::timestamptz IS NOT NULL AND NOT r.reserved HAVING count(*) > 0
   UNION ALL
-  SELECT 'attachment.expire', a.id, a.exp, $32
+  SELECT 'attachment.expire', a.id, NULL::jsonb, a.exp, $32
   FROM unnest($37::uuid[], $38::timestamptz[]) a(id, exp) CROSS JOIN go WHERE a.exp IS NOT NULL)
 SELECT r.reserved, r.main_status, r.rem_status, EXISTS (SELECT 1 FROM go) AS written
 FROM r ORDER BY r.ord

@@ -31,6 +31,14 @@ class Job:
     payload: dict[str, Any] | None
     attempts: int
 
+    def refs(self) -> list[uuid.UUID]:
+        """The entities a job is about: its ref_id, and any ids listed in its payload."""
+        out = [self.ref_id] if self.ref_id is not None else []
+        ids = self.payload.get("ids") if self.payload else None
+        if isinstance(ids, list):
+            out.extend(uuid.UUID(str(i)) for i in ids)
+        return out
+
 
 Handler = Callable[[asyncpg.Connection, list[Job]], Awaitable[None]]
 
