@@ -4,10 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd lint format bench fuzz clean
+.PHONY: help setup run test clamd lint format bench bench-search fuzz clean
 
 help: ## list the verbs
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	@command -v python3 >/dev/null || { echo "python3 (3.11+) is required"; exit 1; }
@@ -50,6 +50,10 @@ fuzz: $(STAMP) ## schemathesis, driven by the official OpenAPI document, against
 bench: $(STAMP) ## Initialize load benchmark; writes bench/RESULTS.md (needs wrk: installed if missing)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) bench/initialize.py
+
+bench-search: $(STAMP) ## recipients' search/overview at 1 M rows; appends its section to bench/RESULTS.md
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) bench/search.py
 
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) .correspondence

@@ -1,0 +1,1001 @@
+"""Recipients' side at 1 M rows: wrk against search and overview, as recipients.
+
+Sets up its own embedded PostgreSQL under bench/out/search-data (tuned as bench/initialize.py does),
+runs the migrations and fills it set-based (INSERT … SELECT FROM generate_series) with 1,000,000
+correspondences over 10,000 person recipients, their status history and 2 notification orders each;
+VACUUM ANALYZE. Then starts `correspondence serve --no-worker`, mints a read token per recipient
+with the development issuer's key in the data dir, and measures with wrk -t1 -c32 (3 s warm-up,
+15 s measured):
+
+  (a) search   GET /correspondence/api/v1/correspondence?role=Recipient&limit=100, a random recipient
+  (b) overview GET /correspondence/api/v1/correspondence/{id}, one of that recipient's published ones
+      (records a debounced Fetched status row: a write, as the service really does)
+
+plus EXPLAIN (ANALYZE, BUFFERS) of the search statement the code builds. Appends (or replaces) the
+"Search at 1M rows" section of bench/RESULTS.md. Everything it starts is stopped when it ends.
+
+    .venv/bin/python bench/search.py [--runs 2] [--rows 1000000] [--recipients 10000] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    OUT,
+    PERSON_URN,
+    PG_SETTINGS,
+    ROOT,
+    EmbeddedPostgres,
+    Quiet,
+    RssSampler,
+    Server,
+    box_busy,
+    child_env,
+    cpu_delta,
+    cpu_snapshot,
+    db_url,
+    log,
+    machine,
+    national_ids,
+    own_cpu,
+    run_wrk,
+    show_settings,
+    start_server,
+    stop_server,
+    venv_bin,
+)
+
+DATA = OUT / "search-data"
+PGDATA = DATA / "pgdata"
+LOGS = OUT / "search-logs"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+LUA = ROOT / "bench" / "get.lua"
+PORT = 18090
+API = "/correspondence/api/v1/correspondence"
+SEARCH_PATH = f"{API}?role=Recipient&limit=100"
+READ_SCOPE = "altinn:correspondence.read"
+OWNERS = ("991825827", "910753614", "313725138")
+RESOURCES = 5
+CONTENTS = 1000
+VISIBLE = (2, 4, 6, 9)  # Published, Read, Confirmed, Archived: what the data holds that recipients see
+SECTION_BEGIN = "<!-- search:begin (bench/search.py rewrites this section) -->"
+SECTION_END = "<!-- search:end -->"
+ANALYSIS_BEGIN = "<!-- search-analysis:begin (kept when bench/search.py rewrites the section) -->"
+ANALYSIS_END = "<!-- search-analysis:end -->"
+
+
+def app_env() -> dict[str, str]:
+    return child_env(
+        CORRESPONDENCE_DATA_DIR=str(DATA),
+        CORRESPONDENCE_ACCESS_LOG="false",
+        CORRESPONDENCE_LOG_LEVEL="warning",
+    )
+
+
+def cli(*args: str) -> str:
+    done = subprocess.run(
+        [venv_bin("correspondence"), *args], env=app_env(), capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"correspondence {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.strip()
+
+
+# --- the set-based loader -------------------------------------------------------------------------
+
+
+def load_sql(rows: int) -> list[tuple[str, str]]:
+    """(label, statement) pairs. Recipients come from the temporary table bench_recipients(n, urn)."""
+    owner = "(ARRAY[" + ", ".join(f"'{o}'" for o in OWNERS) + f"])[(k % {RESOURCES}) % {len(OWNERS)} + 1]"
+    return [
+        (
+            "resources",
+            f"""INSERT INTO resources (resource_id, owner_org, title)
+                SELECT 'bench-search-' || k, {owner}, 'Bench resource ' || k
+                FROM generate_series(0, {RESOURCES - 1}) k""",
+        ),
+        (
+            "correspondence_contents",
+            f"""INSERT INTO correspondence_contents (id, language, message_title, message_summary,
+                  message_body, reply_options, property_list, external_references, notification, created)
+                SELECT md5('content' || k)::uuid, 'nb', 'Meldingstittel ' || k,
+                  'Ett sammendrag for meldingen',
+                  '# meldingsteksten. Som kan være plain text eller markdown ' || k,
+                  '[{{"linkURL": "https://www.test.no", "linkText": "test"}}]', '{{}}', '[]', NULL,
+                  now() - interval '400 days'
+                FROM generate_series(0, {CONTENTS - 1}) k""",
+        ),
+        # One row per correspondence; the time fields follow its (random) current status:
+        # 2 % ReadyForPublish with a publish time up to 30 days ahead (recipients must not see them),
+        # 70 % Published, 15 % Read, 5 % Confirmed, 8 % Archived, published over the past year.
+        (
+            "correspondences",
+            f"""INSERT INTO correspondences (id, content_id, resource_id, recipient, sender, service_owner_id,
+                  senders_reference, requested_publish_time, due_date_time, published, is_confirmation_needed,
+                  is_confidential, allow_forwarding, created, status, status_changed, read_at, confirmed_at)
+                SELECT (lpad(to_hex((extract(epoch FROM y.created) * 1000)::bigint), 12, '0') || '7'
+                        || substr(y.h, 1, 3) || '8' || substr(y.h, 4, 15))::uuid,
+                  md5('content' || y.k)::uuid, 'bench-search-' || (y.k % {RESOURCES}), r.urn,
+                  'urn:altinn:organization:identifier-no:' || y.owner, y.owner, 'ref-' || y.k,
+                  y.rpt, y.rpt + interval '31 days', CASE WHEN y.st <> 1 THEN y.rpt END, y.st = 6,
+                  false, true, y.created, y.st,
+                  CASE y.st WHEN 1 THEN y.created WHEN 2 THEN y.rpt WHEN 4 THEN y.rpt + interval '2 hours'
+                            WHEN 6 THEN y.rpt + interval '3 hours' ELSE y.rpt + interval '5 days' END,
+                  CASE WHEN y.st IN (4, 6, 9) THEN y.rpt + interval '2 hours' END,
+                  CASE WHEN y.st = 6 THEN y.rpt + interval '3 hours' END
+                FROM (
+                  SELECT x.*, {owner.replace("k %", "x.k %")} AS owner,
+                    CASE WHEN x.st = 1 THEN now() + x.age * interval '30 days'
+                         ELSE now() - x.age * interval '365 days' END AS rpt,
+                    CASE WHEN x.st = 1 THEN now() - x.age * interval '1 day'
+                         ELSE now() - x.age * interval '365 days' - interval '5 minutes' END AS created
+                  FROM (
+                    SELECT g, g % {CONTENTS} AS k, md5(g::text) AS h,
+                      floor(random() * %(recipients)s)::int AS ri,
+                      random() AS age,
+                      (ARRAY[1, 2, 4, 6, 9])[
+                        width_bucket(random(), ARRAY[0, 0.02, 0.72, 0.87, 0.92]::float8[])]
+                        AS st
+                    FROM generate_series(1, {rows}) g
+                  ) x
+                ) y
+                JOIN bench_recipients r ON r.n = y.ri""",
+        ),
+        # The history the lifecycle leaves: Initialized, ReadyForPublish; Published; the recipient's
+        # Fetched and Read; Confirmed; Archived.
+        (
+            "correspondence_statuses",
+            """INSERT INTO correspondence_statuses
+                  (correspondence_id, status, status_text, status_changed, party)
+                SELECT c.id, s.status, s.txt, s.at, s.party
+                FROM correspondences c
+                CROSS JOIN LATERAL (VALUES
+                  (0::smallint, 'Initialized', c.created, NULL::text),
+                  (1::smallint, 'ReadyForPublish', c.created, NULL),
+                  (2::smallint, 'Published', c.published, NULL),
+                  (3::smallint, 'Fetched', c.read_at - interval '1 minute', c.recipient),
+                  (4::smallint, 'Read', c.read_at, c.recipient),
+                  (6::smallint, 'Confirmed', c.confirmed_at, c.recipient),
+                  (9::smallint, 'Archived', CASE WHEN c.status = 9 THEN c.status_changed END, c.recipient)
+                ) s(status, txt, at, party)
+                WHERE s.at IS NOT NULL""",
+        ),
+        (
+            "notification_orders",
+            """INSERT INTO notification_orders (id, correspondence_id, is_reminder, template, channel,
+                  requested_send_time, recipient, email_address, mobile_number, status, processing_status,
+                  created)
+                SELECT md5(c.id::text || o.tag)::uuid, c.id, o.rem, 0, 3,
+                  c.requested_publish_time + CASE WHEN o.rem THEN interval '7 days' ELSE interval '0' END,
+                  c.recipient, 'person@example.no', '+4790000000', 0,
+                  CASE WHEN c.status = 1 THEN 'Registered' ELSE 'Completed' END, c.created
+                FROM correspondences c CROSS JOIN (VALUES (false, 'm'), (true, 'r')) o(rem, tag)""",
+        ),
+    ]
+
+
+LOADED_TABLES = ("correspondences", "correspondence_statuses", "notification_orders")
+
+
+@dataclass
+class Load:
+    seconds: float
+    steps: dict[str, float]  # label -> seconds
+    rows: dict[str, int]  # table -> rows
+    correspondences_per_s: float
+    rows_per_s: float
+    status_mix: dict[int, int]
+
+
+async def fill(url: str, people: list[str], rows: int) -> Load:
+    conn = await asyncpg.connect(url, command_timeout=3600)
+    steps: dict[str, float] = {}
+    try:
+        await conn.execute("SET maintenance_work_mem = '1GB'")
+        await conn.execute("SET synchronous_commit = off")
+        t_all = time.monotonic()
+        await conn.execute("CREATE TEMP TABLE bench_recipients (n int PRIMARY KEY, urn text NOT NULL)")
+        await conn.copy_records_to_table(
+            "bench_recipients",
+            records=[(i, PERSON_URN + p) for i, p in enumerate(people)],
+            columns=["n", "urn"],
+        )
+        await conn.execute("ANALYZE bench_recipients")
+        # Secondary indexes are dropped during the load and built again from their own definitions
+        # (exactly as the migrations made them): one sorted build beats a million random inserts.
+        indexes = await conn.fetch(
+            """SELECT i.indexname, i.indexdef FROM pg_indexes i
+               WHERE i.schemaname = 'public' AND i.tablename = ANY($1::text[])
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conname = i.indexname)""",
+            list(LOADED_TABLES),
+        )
+        for ix in indexes:
+            await conn.execute(f'DROP INDEX "{ix["indexname"]}"')
+        for label, sql in load_sql(rows):
+            t0 = time.monotonic()
+            await conn.execute(sql.replace("%(recipients)s", str(len(people))))
+            steps[label] = time.monotonic() - t0
+            log(f"  {label}: {steps[label]:.1f} s")
+        t0 = time.monotonic()
+        for ix in indexes:
+            await conn.execute(ix["indexdef"])
+        steps[f"{len(indexes)} secondary indexes"] = time.monotonic() - t0
+        log(f"  {len(indexes)} secondary indexes: {steps[f'{len(indexes)} secondary indexes']:.1f} s")
+        t0 = time.monotonic()
+        await conn.execute("VACUUM (ANALYZE)")
+        steps["VACUUM ANALYZE"] = time.monotonic() - t0
+        log(f"  VACUUM ANALYZE: {steps['VACUUM ANALYZE']:.1f} s")
+        seconds = time.monotonic() - t_all
+        await conn.execute("CHECKPOINT")
+        counts = {
+            t: int(await conn.fetchval(f"SELECT count(*) FROM {t}"))
+            for t in ("correspondence_contents", *LOADED_TABLES)
+        }
+        mix = {
+            int(r["status"]): int(r["n"])
+            for r in await conn.fetch(
+                "SELECT status, count(*) AS n FROM correspondences GROUP BY 1 ORDER BY 1"
+            )
+        }
+    finally:
+        await conn.close()
+    return Load(
+        seconds=seconds,
+        steps=steps,
+        rows=counts,
+        correspondences_per_s=counts["correspondences"] / seconds,
+        rows_per_s=sum(counts.values()) / seconds,
+        status_mix=mix,
+    )
+
+
+# --- tokens and request lists ---------------------------------------------------------------------
+
+
+def mint_tokens(people: list[str]) -> dict[str, str]:
+    """A read token per person, from the development issuer whose key `serve` reads from the data dir."""
+    from correspondence.auth.tokens import DevIssuer
+    from correspondence.config import DEV_ISSUER
+
+    issuer = DevIssuer(DEV_ISSUER, DATA, 24 * 3600)
+    return {p: issuer.mint(scope=READ_SCOPE, pid=p, lifetime_seconds=6 * 3600) for p in people}
+
+
+async def visible_ids(url: str, per_recipient: int) -> dict[str, list[str]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            f"""SELECT recipient, (array_agg(id ORDER BY md5(id::text)))[1:{per_recipient}] AS ids
+                FROM correspondences WHERE status = ANY($1::smallint[]) GROUP BY recipient""",
+            list(VISIBLE),
+        )
+    finally:
+        await conn.close()
+    return {r["recipient"].removeprefix(PERSON_URN): [str(i) for i in r["ids"]] for r in rows}
+
+
+def write_requests(tokens: dict[str, str], ids: dict[str, list[str]]) -> dict[str, Path]:
+    search = OUT / "search-requests.txt"
+    search.write_text("".join(f"{SEARCH_PATH} {t}\n" for t in tokens.values()), encoding="utf-8")
+    overview = OUT / "overview-requests.txt"
+    overview.write_text(
+        "".join(f"{API}/{cid} {tokens[p]}\n" for p, cids in ids.items() if p in tokens for cid in cids),
+        encoding="utf-8",
+    )
+    return {"search": search, "overview": overview}
+
+
+# --- the search statement and its plan ------------------------------------------------------------
+
+
+class _Recorder:
+    """Stands in for the pool: records the statement the search use case sends."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        self.calls.append((sql, args))
+        return []
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        self.calls.append((sql, args))
+        return 0
+
+
+async def search_statement(pid: str) -> tuple[str, tuple[Any, ...]]:
+    """The exact SQL and arguments src/ builds for `?role=Recipient&limit=100` by this person."""
+    from correspondence.auth.caller import Caller
+    from correspondence.correspondence.use_cases.search import SearchQuery, search_correspondences
+
+    caller = Caller(
+        issuer="bench",
+        kind="altinn",
+        scopes=frozenset({READ_SCOPE}),
+        org=None,
+        pid=pid,
+        expires=time.time() + 60,
+    )
+    recorder = _Recorder()
+    await search_correspondences(
+        pool=recorder,
+        caller=caller,
+        query=SearchQuery(role="Recipient", limit=100),
+    )
+    return recorder.calls[0]
+
+
+@dataclass
+class Plan:
+    sql: str
+    custom: str
+    generic: str
+    index_only: bool
+    heap_fetches: list[int]
+    execution_ms: float
+
+
+async def explain(url: str, pid: str) -> Plan:
+    sql, args = await search_statement(pid)
+    conn = await asyncpg.connect(url)
+    try:
+        custom_rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
+        custom = "\n".join(r[0] for r in custom_rows)
+        literals = ", ".join(
+            "'" + str(a).replace("'", "''") + "'" if isinstance(a, str) else str(a) for a in args
+        )
+        await conn.execute(f"PREPARE bench_search AS {sql}")
+        await conn.execute("SET plan_cache_mode = force_generic_plan")
+        generic_rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE bench_search({literals})")
+        generic = "\n".join(r[0] for r in generic_rows)
+    finally:
+        await conn.close()
+    fetches = [int(line.split("Heap Fetches:")[1]) for line in custom.splitlines() if "Heap Fetches:" in line]
+    execution = next(
+        (float(line.split(":")[1].split()[0]) for line in custom.splitlines() if "Execution Time" in line),
+        0.0,
+    )
+    return Plan(sql, custom, generic, "Index Only Scan" in custom, fetches, execution)
+
+
+# --- checks before measuring ----------------------------------------------------------------------
+
+
+async def preflight(base: str, url: str, tokens: dict[str, str], ids: dict[str, list[str]]) -> None:
+    """A recipient sees exactly their visible correspondences (none unpublished), newest first; the
+    overview answers; another recipient is refused."""
+    people = list(tokens)
+    conn = await asyncpg.connect(url)
+    try:
+        # someone with unpublished ones, to check they are left out
+        row = await conn.fetchrow(
+            "SELECT recipient FROM correspondences WHERE status = 1 ORDER BY md5(id::text) LIMIT 1"
+        )
+        assert row is not None
+        pid = row["recipient"].removeprefix(PERSON_URN)
+        visible = await conn.fetch(
+            """SELECT id FROM correspondences WHERE recipient = $1 AND status = ANY($2::smallint[])
+               ORDER BY requested_publish_time DESC, id DESC""",
+            PERSON_URN + pid,
+            list(VISIBLE),
+        )
+        hidden = await conn.fetchval(
+            "SELECT count(*) FROM correspondences WHERE recipient = $1 AND status = 1", PERSON_URN + pid
+        )
+    finally:
+        await conn.close()
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        r = await client.get(SEARCH_PATH, headers={"Authorization": f"Bearer {tokens[pid]}"})
+        if r.status_code != 200:
+            raise SystemExit(f"preflight search: {r.status_code} {r.text[:2000]}")
+        body = r.json()
+        expected = [str(v["id"]) for v in visible][:100]
+        if body["ids"] != expected or body["pagination"]["totalItems"] != len(visible):
+            raise SystemExit(
+                f"preflight search: unexpected answer {body['pagination']} for {len(visible)} visible"
+            )
+        log(f"preflight search: 200, {len(visible)} visible (the {hidden} unpublished left out), order ok")
+        cid = ids[pid][0]
+        r = await client.get(f"{API}/{cid}", headers={"Authorization": f"Bearer {tokens[pid]}"})
+        if r.status_code != 200 or r.json()["correspondenceId"] != cid:
+            raise SystemExit(f"preflight overview: {r.status_code} {r.text[:2000]}")
+        log(f"preflight overview: 200, status {r.json()['status']}")
+        other = next(p for p in people if p != pid)
+        r = await client.get(f"{API}/{cid}", headers={"Authorization": f"Bearer {tokens[other]}"})
+        if r.status_code not in (403, 404):
+            raise SystemExit(
+                f"preflight: another recipient got {r.status_code} for someone else's correspondence"
+            )
+        log(f"preflight: another recipient is refused ({r.status_code})")
+
+
+def prime(base: str, requests: Path, count: int, connections: int) -> float:
+    """Every line of `requests` in turn, at least once, before anything is measured: each token is
+    verified (RS256) and cached by the service once, as in a recipient's session."""
+    seconds = max(5, count // 300)
+    t0 = time.monotonic()
+    result = run_wrk(
+        base, LUA, {"BENCH_REQUESTS": str(requests), "BENCH_ORDER": "cycle"}, connections, seconds
+    )
+    if result["non2xx"] or result["requests"] < count:
+        raise SystemExit(
+            f"priming: {result['requests']} requests for {count} tokens, {result['non2xx']} non-2xx"
+        )
+    return time.monotonic() - t0
+
+
+# --- one measured window --------------------------------------------------------------------------
+
+
+@dataclass
+class Measurement:
+    scenario: str
+    label: str
+    run: int
+    attempt: int
+    connections: int
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    non2xx: int
+    socket_errors: int
+    server_rss_mb: float
+    server_cpu: float
+    pg_cpu: float
+    wrk_cpu: float
+    box_cpu: float
+    other_cpu: float
+    other_before: float
+    fetched_rows: int
+    inbox_index_scans: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SCENARIOS = {
+    "search": "(a) search, first page, limit=100",
+    "overview": "(b) overview of a published correspondence",
+}
+
+COUNTERS = """SELECT (SELECT count(*) FROM correspondence_statuses WHERE status = 3) AS fetched,
+  (SELECT idx_scan FROM pg_stat_user_indexes
+   WHERE indexrelname = 'correspondences_recipient_inbox') AS inbox"""
+
+
+async def counters(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow(COUNTERS)
+        assert row is not None
+        return {k: int(v or 0) for k, v in dict(row).items()}
+    finally:
+        await conn.close()
+
+
+def measure(
+    key: str,
+    run: int,
+    attempt: int,
+    *,
+    target: str,
+    requests: Path,
+    server: Server,
+    quiet: Quiet,
+    url: str,
+    connections: int,
+    warmup: int,
+    duration: int,
+    py_spy: Path | None = None,
+) -> Measurement:
+    env = {"BENCH_REQUESTS": str(requests)}
+    other_before = quiet.wait()
+    log(f"run {run} {SCENARIOS[key]}: warm-up {warmup} s")
+    run_wrk(target, LUA, env, connections, warmup)
+    time.sleep(1.0)
+    before = asyncio.run(counters(url))
+    time.sleep(0.6)  # pg_stat counters are flushed at most once a second
+    pg_pid = quiet.pg_pid
+    server0, pg0, box0, ours0 = (
+        cpu_snapshot(server.pid),
+        cpu_snapshot(pg_pid, reaped=True),
+        box_busy(),
+        own_cpu(pg_pid),
+    )
+    wrk0 = _children_cpu()
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    spy: subprocess.Popen[bytes] | None = None
+    if py_spy is not None:
+        record = ["record", "--rate", "100", "--duration", str(duration), "--nonblocking", "--format", "raw"]
+        spy = subprocess.Popen(
+            [venv_bin("py-spy"), *record, "--output", str(py_spy), "--pid", str(server.pid)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    log(f"run {run} {SCENARIOS[key]}: measuring {duration} s")
+    wall0 = time.monotonic()
+    result = run_wrk(target, LUA, env, connections, duration)
+    wall = time.monotonic() - wall0
+    server1, pg1, box1, ours1 = (
+        cpu_snapshot(server.pid),
+        cpu_snapshot(pg_pid, reaped=True),
+        box_busy(),
+        own_cpu(pg_pid),
+    )
+    wrk1 = _children_cpu()
+    peak = sampler.stop()
+    if spy is not None:
+        spy.wait(60)
+    time.sleep(1.6)
+    after = asyncio.run(counters(url))
+    seconds = result["duration_us"] / 1e6
+    m = Measurement(
+        scenario=key,
+        label=SCENARIOS[key],
+        run=run,
+        attempt=attempt,
+        connections=connections,
+        requests=result["requests"],
+        seconds=seconds,
+        rps=result["requests"] / seconds,
+        p50_ms=result["p50_us"] / 1000,
+        p90_ms=result["p90_us"] / 1000,
+        p99_ms=result["p99_us"] / 1000,
+        p999_ms=result["p999_us"] / 1000,
+        max_ms=result["max_us"] / 1000,
+        non2xx=result["non2xx"],
+        socket_errors=result["connect"] + result["read"] + result["write"] + result["timeout"],
+        server_rss_mb=peak / 2**20,
+        server_cpu=100 * cpu_delta(server0, server1) / wall,
+        pg_cpu=100 * cpu_delta(pg0, pg1, reaped=True) / wall,
+        wrk_cpu=100 * (wrk1 - wrk0) / wall,
+        box_cpu=100 * (box1 - box0) / wall,
+        other_cpu=100 * ((box1 - box0) - cpu_delta(ours0, ours1, reaped=True)) / wall,
+        other_before=other_before,
+        fetched_rows=after["fetched"] - before["fetched"],
+        inbox_index_scans=after["inbox"] - before["inbox"],
+    )
+    log(
+        f"run {run} {m.label}: {m.rps:,.0f} req/s, p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms, "
+        f"non-2xx {m.non2xx}, socket errors {m.socket_errors}, server {m.server_cpu:.0f} %, "
+        f"PostgreSQL {m.pg_cpu:.0f} %, wrk {m.wrk_cpu:.0f} %, other {m.other_cpu:.0f} %, "
+        f"RSS {m.server_rss_mb:.0f} MB, Fetched rows +{m.fetched_rows:,}, "
+        f"inbox index scans +{m.inbox_index_scans:,}"
+    )
+    return m
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def summarize_profile(raw: Path, top: int = 25) -> str:
+    """py-spy's raw (collapsed) stacks: the top functions by own and by inclusive samples."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f for f in stack.split(";") if f]
+        if frames:
+            own[frames[-1]] += n
+        for f in set(frames):
+            inclusive[f] += n
+    out = [f"py-spy samples: {total}", "", "own (leaf) samples:"]
+    out += [f"  {100 * n / total:5.1f} %  {f}" for f, n in own.most_common(top)] if total else []
+    out += ["", "inclusive samples:"]
+    out += [f"  {100 * n / total:5.1f} %  {f}" for f, n in inclusive.most_common(top * 2)] if total else []
+    return "\n".join(out) + "\n"
+
+
+# --- report ---------------------------------------------------------------------------------------
+
+
+def _verdict(values: list[bool]) -> str:
+    if values and all(values):
+        return "**met**" + (f" (all {len(values)} runs)" if len(values) > 1 else "")
+    if any(values):
+        return f"**met in {sum(values)} of {len(values)} runs**"
+    return "**not met**"
+
+
+def section(
+    ms: list[Measurement],
+    *,
+    argv: list[str],
+    started: datetime,
+    info: dict[str, str],
+    pg: dict[str, str],
+    load: Load,
+    plan: Plan,
+    after: Plan,
+    opts: argparse.Namespace,
+    previous_analysis: str,
+) -> str:
+    lines: list[str] = []
+    w = lines.append
+    names = {1: "ReadyForPublish", 2: "Published", 4: "Read", 6: "Confirmed", 9: "Archived"}
+    total = sum(load.status_mix.values())
+    w(SECTION_BEGIN)
+    w("## Search at 1M rows")
+    w("")
+    w(
+        "Written by `bench/search.py` (`make bench-search`); the part marked *analysis* is kept "
+        "across re-runs."
+    )
+    w("")
+    w("```bash")
+    w(shlex.join(argv))
+    w("```")
+    w("")
+    w(f"- Date: {started.strftime('%Y-%m-%d %H:%M UTC')}. Code measured: {info['source']}.")
+    w(
+        f"- Machine: {info['nproc']} vCPU ({info['cpu']}), {info['ram']} RAM, Linux {info['kernel']}; "
+        "wrk, API and PostgreSQL share the cores. Python "
+        f"{info['python']}; {info['packages']}; {info['wrk']}."
+    )
+    w(
+        f"- PostgreSQL {pg['server_version']} embedded (pgserver), its own data dir "
+        "`bench/out/search-data/pgdata`, "
+        "Unix socket, tuned as for Initialize: "
+        + ", ".join(f"`{k}={pg[k]}`" for k in PG_SETTINGS)
+        + f"; `fsync={pg['fsync']}`, `synchronous_commit={pg['synchronous_commit']}`."
+    )
+    w(
+        "- API: `correspondence serve --no-worker` on 127.0.0.1, one uvicorn process, "
+        "`CORRESPONDENCE_ACCESS_LOG=false`, default pool (5)."
+    )
+    w(
+        f"- Data: {load.rows['correspondences']:,} correspondences over {opts.recipients:,} persons "
+        "(valid national "
+        "identity numbers, `urn:altinn:person:identifier-no:…`, uniformly spread: about "
+        f"{load.rows['correspondences'] // opts.recipients} each), {RESOURCES} resources of "
+        f"{len(OWNERS)} owners, "
+        f"{load.rows['correspondence_contents']:,} content rows; requested publish time uniform over "
+        "the past "
+        "year; current status "
+        + ", ".join(f"{names.get(s, s)} {100 * n / total:.0f} %" for s, n in load.status_mix.items())
+        + " (the ReadyForPublish ones scheduled up to 30 days ahead, which recipients must not see); "
+        f"{load.rows['correspondence_statuses']:,} status rows (Initialized, ReadyForPublish, Published, and "
+        f"Fetched/Read/Confirmed/Archived as the status implies), {load.rows['notification_orders']:,} "
+        "notification orders (2 each). No jobs rows."
+    )
+    w(
+        "- Load: set-based, `INSERT … SELECT FROM generate_series` after `correspondence migrate`; "
+        "secondary "
+        f"indexes dropped during the load and rebuilt from their own definitions, then `VACUUM ANALYZE`: "
+        f"**{load.seconds:.0f} s** in all, **{load.correspondences_per_s:,.0f} correspondences/s**, "
+        f"{load.rows_per_s:,.0f} rows/s over the 4 tables ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in load.steps.items())
+        + ")."
+    )
+    w(
+        f"- Requests: `wrk -t1 -c{opts.connections} -d{opts.warmup}s` warm-up, then "
+        f"`-d{opts.duration}s --timeout "
+        "10s --latency -s bench/get.lua`; each request is a random line of a list: (a) the same path "
+        f"`{SEARCH_PATH}` with one of {opts.recipients:,} recipients' read tokens (RS256, development "
+        "issuer); "
+        f"(b) `{API}/{{id}}` of one of {opts.per_recipient} published correspondences of each recipient, "
+        "with that recipient's token. (b) is not read-only: a recipient's overview appends a `Fetched` "
+        "status row (debounced: not when the same party fetched it in the last 15 s), as the service "
+        "really does; the *Fetched rows* column counts them. Before the first window every token is used "
+        "once (a search each), so the service's token cache holds them all, as within a recipient's "
+        "session: a first use adds an RS256 verification."
+    )
+    w(
+        "- CPU summed per process tree over the window (100 % = one core). *Other* = the machine's busy "
+        "time minus everything this script runs (other engineers' tests and benchmarks share the machine); "
+        f"each window waits up to {opts.max_wait:.0f} s for others to use ≤ {opts.max_other_cpu:.0f} % and "
+        f"is measured again (up to {opts.retries} times) when they used more during it."
+    )
+    w("")
+    w("### Results")
+    w("")
+    w(
+        "| Scenario | Run | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | server CPU % "
+        "| PostgreSQL CPU % | wrk CPU % | other CPU % | server peak RSS MB | Fetched rows written |"
+    )
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for m in sorted(ms, key=lambda m: (list(SCENARIOS).index(m.scenario), m.run)):
+        w(
+            f"| {m.label}, c{m.connections} | {m.run} | {m.rps:,.0f} | {m.p50_ms:.1f} | {m.p99_ms:.1f} | "
+            f"{m.max_ms:.0f} | {m.non2xx} | {m.socket_errors} | {m.server_cpu:.0f} | {m.pg_cpu:.0f} | "
+            f"{m.wrk_cpu:.0f} | {m.other_cpu:.0f}{'' if m.attempt == 1 else f' (attempt {m.attempt})'} | "
+            f"{m.server_rss_mb:.0f} | {m.fetched_rows:,} |"
+        )
+    w("")
+    w("CPU per request (µs): " + "; ".join(
+        f"{m.label.split(',')[0]} run {m.run}: server {m.server_cpu * 1e4 / m.rps:,.0f}, "
+        f"PostgreSQL {m.pg_cpu * 1e4 / m.rps:,.0f}"
+        for m in sorted(ms, key=lambda m: (list(SCENARIOS).index(m.scenario), m.run))
+        if m.rps
+    ) + ".")  # fmt: skip
+    w("")
+    searches = [m for m in ms if m.scenario == "search"]
+    w("### Target")
+    w("")
+    w("| Target | Measured | Verdict |")
+    w("|---|---|---|")
+    w(
+        "| ≥ 2,000 search pages/s with p99 ≤ 20 ms at 1 M rows (c32, 2 cores, wrk included) | "
+        + " · ".join(f"{m.rps:,.0f}/s, p99 {m.p99_ms:.1f} ms" for m in searches)
+        + f" | {_verdict([m.rps >= 2000 and m.p99_ms <= 20 for m in searches])} |"
+    )
+    w(
+        "| no non-2xx responses | "
+        + " · ".join(f"{m.label.split(',')[0]}: {m.non2xx}" for m in ms)
+        + f" | {_verdict([m.non2xx == 0 and m.socket_errors == 0 for m in ms])} |"
+    )
+    w("")
+    w("### Plan of the search statement")
+    w("")
+    w(
+        "The statement src/ builds for `role=Recipient&limit=100` (captured from "
+        "`search_correspondences`, not retyped), for a recipient with unpublished correspondences, "
+        "`EXPLAIN (ANALYZE, BUFFERS)`: "
+        f"**{'index-only scan' if plan.index_only else 'NOT an index-only scan'}**"
+        + (f", heap fetches {', '.join(map(str, plan.heap_fetches))}" if plan.heap_fetches else "")
+        + f", execution {plan.execution_ms:.2f} ms."
+    )
+    w("")
+    w("```sql")
+    w(plan.sql)
+    w("```")
+    w("")
+    w("```")
+    w(plan.custom)
+    w("```")
+    w("")
+    fetched = sum(m.fetched_rows for m in ms)
+    w(
+        f"The same after all windows ({fetched:,} Fetched rows written by the overviews in between): "
+        f"{'index-only scan' if after.index_only else 'NOT an index-only scan'}, heap fetches "
+        f"{', '.join(map(str, after.heap_fetches)) or '0'}, execution {after.execution_ms:.2f} ms."
+    )
+    w("")
+    w("Generic plan (`plan_cache_mode = force_generic_plan`, as asyncpg's prepared statement may get):")
+    w("")
+    w("```")
+    w(plan.generic)
+    w("```")
+    w("")
+    w("### What limits it")
+    w("")
+    w(ANALYSIS_BEGIN)
+    w(previous_analysis or "_(analysis to be written after looking at the numbers)_")
+    w(ANALYSIS_END)
+    w(SECTION_END)
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text_for: Any) -> None:
+    """Re-read RESULTS.md now (others edit it too) and replace our section, or append it."""
+    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+    previous = ""
+    if ANALYSIS_BEGIN in current and ANALYSIS_END in current:
+        previous = current.split(ANALYSIS_BEGIN, 1)[1].split(ANALYSIS_END, 1)[0].strip("\n")
+    text: str = text_for(previous)
+    if SECTION_BEGIN in current and SECTION_END in current:
+        head, rest = current.split(SECTION_BEGIN, 1)
+        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
+        updated = head + text + ("\n" + tail if tail else "")
+    else:
+        updated = current.rstrip("\n") + ("\n\n" if current else "") + text
+    RESULTS.write_text(updated, encoding="utf-8")
+
+
+# --- main -------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="correspondences to load")
+    parser.add_argument("--recipients", type=int, default=10_000, help="persons they are spread over")
+    parser.add_argument("--per-recipient", type=int, default=3, help="overview ids per recipient")
+    parser.add_argument("--runs", type=int, default=2, help="how many times to run both scenarios")
+    parser.add_argument("--duration", type=int, default=15, help="measured seconds per window")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds per window")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", default="", help="comma-separated: search,overview (default both)")
+    parser.add_argument("--reuse", action="store_true", help="keep the loaded database of an earlier run")
+    parser.add_argument("--py-spy", action="store_true", help="profile the server in each window")
+    parser.add_argument("--no-report", action="store_true", help="leave bench/RESULTS.md alone")
+    parser.add_argument("--max-other-cpu", type=float, default=15, help="CPU %% others may use in a window")
+    parser.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine")
+    parser.add_argument("--retries", type=int, default=2, help="re-measurements of a disturbed window")
+    opts = parser.parse_args()
+    argv = [".venv/bin/python", "bench/search.py", *sys.argv[1:]]
+    started = datetime.now(UTC)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get update && apt-get install -y wrk")
+
+    # SIGTERM (and SIGINT, which a background job ignores) end the run through `finally`: nothing left running
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    pg_server = EmbeddedPostgres(PGDATA)
+    servers: list[Server] = []
+    try:
+        pg_server.stop()  # one left by an interrupted earlier run
+        loaded = OUT / "search-load.json"
+        reuse = opts.reuse and loaded.exists() and PGDATA.exists()
+        if not reuse:
+            shutil.rmtree(DATA, ignore_errors=True)
+            loaded.unlink(missing_ok=True)
+            DATA.mkdir(parents=True)
+        log("starting the embedded PostgreSQL and tuning it (ALTER SYSTEM + restart)")
+        base_url = pg_server.start_tuned()
+        pg = asyncio.run(
+            show_settings(
+                base_url, [*PG_SETTINGS, "fsync", "synchronous_commit", "autovacuum", "server_version"]
+            )
+        )
+        pg_pid = pg_server.postmaster_pid()
+        assert pg_pid is not None
+        log(f"PostgreSQL {pg['server_version']} up (postmaster {pg_pid})")
+        url = db_url(base_url, "correspondence")
+        people = national_ids(opts.recipients, random.Random(20261128))
+        if reuse:
+            load = Load(**json.loads(loaded.read_text()))
+            load.status_mix = {int(k): v for k, v in load.status_mix.items()}
+            log("reusing the loaded database")
+        else:
+            cli("migrate")
+            log(f"loading {opts.rows:,} correspondences over {opts.recipients:,} recipients (set-based)")
+            load = asyncio.run(fill(url, people, opts.rows))
+            loaded.write_text(json.dumps(asdict(load)))
+            log(
+                f"loaded in {load.seconds:.0f} s: {load.correspondences_per_s:,.0f} correspondences/s, "
+                f"{load.rows_per_s:,.0f} rows/s; {load.rows}; status mix {load.status_mix}"
+            )
+        log(f"minting {len(people):,} recipient tokens")
+        tokens = mint_tokens(people)
+        ids = asyncio.run(visible_ids(url, opts.per_recipient))
+        requests = write_requests(tokens, ids)
+
+        serve = [
+            venv_bin("correspondence"),
+            "serve",
+            "--no-worker",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(PORT),
+        ]
+        app = start_server("api", serve, app_env(), f"http://127.0.0.1:{PORT}/health", LOGS)
+        servers.append(app)
+        base = f"http://127.0.0.1:{PORT}"
+        asyncio.run(preflight(base, url, tokens, ids))
+        log(f"priming: one search per recipient ({len(tokens):,})")
+        log(f"  … {prime(base, requests['search'], len(tokens), opts.connections):.0f} s")
+        # the plan of the search, for someone with unpublished ones (what the preflight checked)
+        probe = _with_unpublished(url)
+        plan = asyncio.run(explain(url, probe))
+        log(
+            f"search plan: index-only {plan.index_only}, heap fetches {plan.heap_fetches}, "
+            f"{plan.execution_ms} ms"
+        )
+
+        quiet = Quiet(pg_pid, opts.max_other_cpu, opts.max_wait)
+        only = {k for k in opts.only.split(",") if k} or set(SCENARIOS)
+        results: list[Measurement] = []
+        for run in range(1, opts.runs + 1):
+            for key in SCENARIOS:
+                if key not in only:
+                    continue
+                attempts: list[Measurement] = []
+                for attempt in range(1, opts.retries + 2):
+                    spy = OUT / f"search-pyspy-{key}-{run}.txt" if opts.py_spy else None
+                    m = measure(
+                        key,
+                        run,
+                        attempt,
+                        target=base,
+                        requests=requests[key],
+                        server=app,
+                        quiet=quiet,
+                        url=url,
+                        connections=opts.connections,
+                        warmup=opts.warmup,
+                        duration=opts.duration,
+                        py_spy=spy,
+                    )
+                    if spy is not None and spy.exists():
+                        summary = OUT / f"search-profile-{key}-{run}.txt"
+                        summary.write_text(summarize_profile(spy), encoding="utf-8")
+                        log(f"py-spy summary in {summary.relative_to(ROOT)}")
+                    attempts.append(m)
+                    if m.other_cpu <= opts.max_other_cpu or attempt > opts.retries:
+                        break
+                    log(f"others used {m.other_cpu:.0f} % CPU during the window: measuring it again")
+                results.append(min(attempts, key=lambda a: a.other_cpu))  # the least disturbed attempt
+        # again after the windows: the overviews' writes must not have cost the scan its index-only-ness
+        after = asyncio.run(explain(url, probe))
+        log(
+            f"search plan after the windows: index-only {after.index_only}, heap fetches {after.heap_fetches}"
+        )
+        info = machine()
+        (OUT / "search-results.json").write_text(
+            json.dumps(
+                {
+                    "argv": argv,
+                    "machine": info,
+                    "postgres": pg,
+                    "load": asdict(load),
+                    "plan": asdict(plan),
+                    "plan_after": asdict(after),
+                    "runs": [asdict(m) for m in results],
+                },
+                indent=2,
+            )
+        )
+        if not opts.no_report:
+            write_section(
+                lambda previous: section(
+                    results,
+                    argv=argv,
+                    started=started,
+                    info=info,
+                    pg=pg,
+                    load=load,
+                    plan=plan,
+                    after=after,
+                    opts=opts,
+                    previous_analysis=previous,
+                )
+            )
+            log(f"wrote the search section of {RESULTS.relative_to(ROOT)}")
+        bad = [m for m in results if m.non2xx or m.socket_errors]
+        if bad:
+            raise SystemExit(f"{len(bad)} window(s) had non-2xx responses or socket errors")
+    finally:
+        for server in reversed(servers):
+            stop_server(server)
+        pg_server.stop()
+
+
+def _with_unpublished(url: str) -> str:
+    async def one() -> str:
+        conn = await asyncpg.connect(url)
+        try:
+            urn: str = await conn.fetchval(
+                "SELECT recipient FROM correspondences WHERE status = 1 ORDER BY md5(id::text) LIMIT 1"
+            )
+            return urn.removeprefix(PERSON_URN)
+        finally:
+            await conn.close()
+
+    return asyncio.run(one())
+
+
+if __name__ == "__main__":
+    main()
