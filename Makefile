@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd lint format bench bench-search fuzz clean
+.PHONY: help setup run test clamd lint format bench bench-search bench-upload fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ bench: $(STAMP) ## Initialize load benchmark; writes bench/RESULTS.md (needs wrk
 bench-search: $(STAMP) ## recipients' search/overview at 1 M rows; appends its section to bench/RESULTS.md
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) bench/search.py
+
+bench-upload: $(STAMP) ## attachments: 1 GB upload/download MB/s and server RSS; appends its section to bench/RESULTS.md
+	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+	$(PY) bench/upload.py
 
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) .correspondence
