@@ -35,6 +35,7 @@ from correspondence.attachment.use_cases.view import get_details, get_overview
 from correspondence.auth.dependencies import Recipient, Sender, ServicesDep
 from correspondence.correspondence.schemas import InitializeCorrespondencesResponseExt
 from correspondence.kit.errors import PlainError, ValidationProblem
+from correspondence.kit.http import media_type, read_json_body
 from correspondence.kit.multipart import boundary_of
 from correspondence.kit.wire import nul_problems, to_validation_problem
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
@@ -52,27 +53,6 @@ _FILE: dict[int | str, dict[str, Any]] = {
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
-
-
-def _media_type(request: Request) -> str:
-    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-
-async def _read_json(request: Request, limit: int) -> bytes:
-    media = _media_type(request)
-    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-        raise PlainError(415, "The request body must be application/json.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PlainError(413, f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body:
-        raise PlainError(400, "A non-empty request body is required.")
-    return body
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -132,7 +112,7 @@ def _not_satisfiable(exc: RangeNotSatisfiable) -> Response:
 )
 async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Response:
     """Initialize a shared attachment; upload its bytes next."""
-    raw = await _read_json(request, svc.settings.max_body_bytes)
+    raw = await read_json_body(request, svc.settings.max_body_bytes)
     try:
         body = InitializeAttachmentExt.model_validate_json(raw)
     except ValidationError as exc:
@@ -164,7 +144,7 @@ async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Resp
 )
 async def upload(attachmentId: uuid.UUID, request: Request, caller: Sender, svc: ServicesDep) -> Response:
     """Upload the attachment's bytes as the raw body (streamed; up to 50 GB by default)."""
-    if _media_type(request) != "application/octet-stream":
+    if media_type(request) != "application/octet-stream":
         raise PlainError(415, "The request body must be application/octet-stream.")
     body = await upload_attachment(
         pool=svc.pool,

@@ -32,7 +32,8 @@ from correspondence.correspondence.use_cases.mark_as_read import mark_as_read
 from correspondence.correspondence.use_cases.purge import purge
 from correspondence.correspondence.use_cases.search import SearchQuery, search_correspondences
 from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
-from correspondence.kit.errors import FieldError, PlainError, ValidationProblem
+from correspondence.kit.errors import FieldError, ValidationProblem
+from correspondence.kit.http import read_json_body
 from correspondence.kit.text import (
     ORG_URN,
     PERSON_URN,
@@ -52,31 +53,6 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
     return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
-def _require_json(request: Request) -> None:
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if content_type != "application/json" and not (
-        content_type.startswith("application/") and content_type.endswith("+json")
-    ):
-        raise PlainError(415, "The request body must be application/json.")
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PlainError(413, f"The request body is larger than {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PlainError(413, f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if not body:
-        raise PlainError(400, "A non-empty request body is required.")
-    return body
-
-
 @router.post(
     "/correspondence",
     response_model=None,
@@ -92,8 +68,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 )
 async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Response:
     """Initialize one correspondence per recipient (up to 500)."""
-    _require_json(request)
-    raw = await _read_body(request, svc.settings.max_body_bytes)
+    raw = await read_json_body(request, svc.settings.max_body_bytes)
     try:
         body = InitializeCorrespondencesExt.model_validate_json(raw)
     except ValidationError as exc:
