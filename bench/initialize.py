@@ -738,9 +738,9 @@ def measure(
     n = sc.recipients
     consistent = delta["correspondences"] == delta["requests"] * n
     if not sc.baseline:
-        # Initialized + ReadyForPublish (or Reserved); at least the publish job (a due-date job may follow)
+        # Initialized + ReadyForPublish (or Reserved); one publish job per request (and a due-date job)
         consistent = consistent and delta["statuses"] == 2 * delta["correspondences"]
-        consistent = consistent and delta["jobs"] >= delta["correspondences"]
+        consistent = consistent and delta["jobs"] >= delta["requests"]
     else:
         consistent = consistent and delta["statuses"] == delta["requests"] == delta["orders"]
     wrk_cpu = (children1.ru_utime + children1.ru_stime) - (children0.ru_utime + children0.ru_stime)
@@ -1020,9 +1020,9 @@ def write_report(
         "Rows are counted in the database before and after each measured window. *Requests written* is the "
         "number of new content rows (one per Initialize request). It may exceed wrk's completed requests by "
         "the requests still in flight when wrk stopped (at most one per connection). Correspondences must "
-        "equal requests written × recipients, with 2 statuses and at least 1 job (publish; with a due date "
-        "also a due-date job, not for reserved recipients) per correspondence (baseline: 1 row in each of "
-        "its 4 tables per request)."
+        "equal requests written × recipients, with 2 statuses per correspondence and at least 1 job per "
+        "request (one publish job naming all its correspondences; with a due date also one due-date job) "
+        "(baseline: 1 row in each of its 4 tables per request)."
     )
     w("")
     w(
