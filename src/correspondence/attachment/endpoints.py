@@ -13,7 +13,6 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import ValidationError
 from starlette.requests import ClientDisconnect
 
 from correspondence.adapters.blobs import BlobStore
@@ -34,10 +33,10 @@ from correspondence.attachment.use_cases.upload import upload_attachment
 from correspondence.attachment.use_cases.view import get_details, get_overview
 from correspondence.auth.dependencies import Recipient, Sender, ServicesDep
 from correspondence.correspondence.schemas import InitializeCorrespondencesResponseExt
-from correspondence.kit.errors import PlainError, ValidationProblem
+from correspondence.kit.errors import PlainError
 from correspondence.kit.http import media_type, read_json_body
 from correspondence.kit.multipart import boundary_of
-from correspondence.kit.wire import nul_problems, to_validation_problem
+from correspondence.kit.wire import parse_json
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
 
@@ -113,13 +112,7 @@ def _not_satisfiable(exc: RangeNotSatisfiable) -> Response:
 async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Response:
     """Initialize a shared attachment; upload its bytes next."""
     raw = await read_json_body(request, svc.settings.max_body_bytes)
-    try:
-        body = InitializeAttachmentExt.model_validate_json(raw)
-    except ValidationError as exc:
-        raise to_validation_problem(exc) from None
-    problems = nul_problems(body)
-    if problems:
-        raise ValidationProblem(problems)
+    body = parse_json(InitializeAttachmentExt, raw)
     attachment_id = await initialize_attachment(
         pool=svc.pool,
         resources=svc.resources,

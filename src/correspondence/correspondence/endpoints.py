@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import ValidationError
 from pydantic_core import PydanticCustomError
 
 from correspondence.auth.dependencies import Recipient, Sender, SenderOrRecipient, ServicesDep
@@ -40,7 +39,7 @@ from correspondence.kit.text import (
     is_national_identity_number,
     strip_resource_prefix,
 )
-from correspondence.kit.wire import NUL_MESSAGE, enum_parser, nul_problems, to_validation_problem
+from correspondence.kit.wire import NUL_MESSAGE, enum_parser, parse_json
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
 
@@ -69,14 +68,7 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Response:
     """Initialize one correspondence per recipient (up to 500)."""
     raw = await read_json_body(request, svc.settings.max_body_bytes)
-    try:
-        body = InitializeCorrespondencesExt.model_validate_json(raw)
-    except ValidationError as exc:
-        raise to_validation_problem(exc) from None
-    if b"\\u0000" in raw:  # JSON can carry U+0000 only escaped
-        problems = nul_problems(body)
-        if problems:
-            raise ValidationProblem(problems)
+    body = parse_json(InitializeCorrespondencesExt, raw)
     try:
         result = await initialize_correspondences(
             pool=svc.pool,

@@ -74,6 +74,26 @@ class WireModel(BaseModel):
         return out
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_json(model: type[M], raw: bytes) -> M:
+    """A JSON body as `model`; invalid input is the reference's validation problem (400)."""
+    try:
+        body = model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise to_validation_problem(exc) from None
+    if b"\\u0000" in raw:  # JSON can carry U+0000 only escaped, so the common path skips the walk
+        reject_nul(body)
+    return body
+
+
+def reject_nul(model: BaseModel) -> None:
+    problems = nul_problems(model)
+    if problems:
+        raise ValidationProblem(problems)
+
+
 def nul_problems(model: BaseModel, root: tuple[str | int, ...] = ()) -> list[FieldError]:
     """Fields holding U+0000, which PostgreSQL text cannot store: a validation error, not a 500 at
     insert. Checked after validation, and only when the raw input can contain one, so the common

@@ -30,11 +30,11 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors as correspondence_errors
 from correspondence.correspondence.schemas import InitializeCorrespondencesExt
 from correspondence.correspondence.use_cases.initialize import InitializeResult, initialize_correspondences
-from correspondence.kit.errors import PlainError, ValidationProblem
+from correspondence.kit.errors import PlainError
 from correspondence.kit.form import bind
 from correspondence.kit.ids import new_id
 from correspondence.kit.multipart import FieldsTooLarge, FileSink, MultipartError, Part, parse_form
-from correspondence.kit.wire import nul_problems, to_validation_problem
+from correspondence.kit.wire import reject_nul, to_validation_problem
 from correspondence.registry.cache import ResourceCache
 
 log = logging.getLogger("correspondence.attachment")
@@ -157,9 +157,7 @@ async def initialize_with_upload(
             request = InitializeCorrespondencesExt.model_validate(bind(fields, lists=_LISTS, dicts=_DICTS))
         except ValidationError as exc:
             raise to_validation_problem(exc) from None
-        problems = nul_problems(request)
-        if problems:
-            raise ValidationProblem(problems)
+        reject_nul(request)
         uploads = [UploadedFile(f.attachment_id, f.file_name, f.size, f.hashed.md5 or "") for f in stored]
         result = await initialize_correspondences(
             pool=pool,
