@@ -27,7 +27,6 @@ import json
 import os
 import platform
 import random
-import re
 import resource
 import shlex
 import shutil
@@ -35,7 +34,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,6 +45,20 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import (
+    RssSampler,
+    Server,
+    box_busy,
+    db_url,
+    log,
+    national_ids,
+    own_cpu,
+    stop_server,
+    tree,
+    venv_bin,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -90,20 +102,6 @@ TITLE = "# Benchmark results"
 
 
 # --- small helpers ------------------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def venv_bin(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        raise SystemExit(f"{name} not found (run `make setup`)")
-    return found
 
 
 # Where the service's code comes from: None = this working tree (the editable install), else a
@@ -224,10 +222,6 @@ def hold_postgres() -> None:
     pgserver.get_server(PGDATA, cleanup_mode=None)
 
 
-def db_url(base: str, database: str) -> str:
-    return re.sub(r"/postgres\?", f"/{database}?", base, count=1)
-
-
 async def tune_postgres(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
@@ -250,31 +244,6 @@ async def show_settings(url: str) -> dict[str, str]:
 
 _W1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 _W2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def _control(digits: str, weights: tuple[int, ...]) -> int | None:
-    c = 11 - sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11
-    return 0 if c == 11 else (None if c == 10 else c)
-
-
-def national_ids(count: int, rng: random.Random) -> list[str]:
-    """`count` distinct valid Norwegian national identity numbers (mod-11)."""
-    seen: set[str] = set()
-    out: list[str] = []
-    while len(out) < count:
-        day, month, year = rng.randint(1, 28), rng.randint(1, 12), rng.randint(0, 99)
-        base = f"{day:02d}{month:02d}{year:02d}{rng.randint(0, 999):03d}"
-        k1 = _control(base, _W1)
-        if k1 is None:
-            continue
-        k2 = _control(base + str(k1), _W2)
-        if k2 is None:
-            continue
-        ssn = base + str(k1) + str(k2)
-        if ssn not in seen:
-            seen.add(ssn)
-            out.append(ssn)
-    return out
 
 
 @dataclass
@@ -460,17 +429,6 @@ def prefill_sql(rows: int, columns: set[str]) -> list[str]:
 # --- processes ----------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    name: str
-    proc: subprocess.Popen[bytes]
-    url: str
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-
 def start_server(name: str, cmd: list[str], env: dict[str, str], health_url: str) -> Server:
     LOGS.mkdir(parents=True, exist_ok=True)
     logfile = open(LOGS / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child for its lifetime
@@ -489,28 +447,6 @@ def start_server(name: str, cmd: list[str], env: dict[str, str], health_url: str
     raise SystemExit(f"{name} did not become healthy; see {LOGS / (name + '.log')}")
 
 
-def stop_server(server: Server) -> None:
-    if server.proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.proc.wait(20)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.proc.wait(5)
-    log(f"{server.name} stopped")
-
-
-def tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return []
-
-
 def cpu_snapshot(pid: int, reaped: bool = False) -> dict[int, float]:
     """CPU seconds per process of a tree; with `reaped`, the root also counts its exited children
     (PostgreSQL's autovacuum workers, our finished wrk runs)."""
@@ -526,16 +462,6 @@ def cpu_snapshot(pid: int, reaped: bool = False) -> dict[int, float]:
 
 def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
     return sum(v - before.get(pid, 0.0) for pid, v in after.items())
-
-
-def box_busy() -> float:
-    t = psutil.cpu_times()
-    return float(t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0))
-
-
-def own_cpu(pg_pid: int) -> dict[int, float]:
-    """CPU seconds of everything we run: this process and its children (servers, wrk) and PostgreSQL."""
-    return {**cpu_snapshot(os.getpid(), reaped=True), **cpu_snapshot(pg_pid, reaped=True)}
 
 
 @dataclass
@@ -563,30 +489,6 @@ class Quiet:
                 log(f"other processes still use {other:.0f} % CPU after {self.max_wait:.0f} s; going on")
                 return
             log(f"other processes use {other:.0f} % CPU; waiting for a quiet machine")
-
-
-class RssSampler(threading.Thread):
-    """Peak RSS of a process tree, sampled every 0.25 s."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.peak = 0
-        self._stop_event = threading.Event()
-
-    def run(self) -> None:
-        while not self._stop_event.is_set():
-            rss = 0
-            for p in tree(self.pid):
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    rss += p.memory_info().rss
-            self.peak = max(self.peak, rss)
-            self._stop_event.wait(0.25)
-
-    def stop(self) -> int:
-        self._stop_event.set()
-        self.join()
-        return self.peak
 
 
 # --- one measured scenario ----------------------------------------------------------------------
