@@ -1,0 +1,1 @@
+"""Events: CloudEvents 1.0 from a transactional outbox, delivered to webhook subscribers."""
