@@ -39,6 +39,7 @@ from correspondence.kit.jobs import Worker
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
 from correspondence.services import Services
+from correspondence.web.endpoints import router as web_router
 
 log = logging.getLogger("correspondence")
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(attachment_router)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(web_router)
     _install_error_handlers(app)
     app.add_middleware(RequestContext, log_requests=settings.access_log)
 

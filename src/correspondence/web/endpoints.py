@@ -1,0 +1,340 @@
+"""Routes of the web slice: server-rendered pages for recipients (inbox) and service owners (sent).
+
+Each page reads the session cookie, validates the token with the service's TokenValidator and calls
+the same use cases the API's endpoints call, so the pages follow the API's access rules and show
+its error messages. Forms post back with a CSRF token and answer with a redirect (PRG).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+
+from correspondence.attachment.files import content_disposition, download_type
+from correspondence.attachment.use_cases.download import recipient_download
+from correspondence.auth import scopes
+from correspondence.auth.dependencies import ServicesDep
+from correspondence.correspondence import errors as correspondence_errors
+from correspondence.correspondence.use_cases.access import may_act_for, resolve
+from correspondence.correspondence.use_cases.archive import archive
+from correspondence.correspondence.use_cases.confirm import confirm
+from correspondence.correspondence.use_cases.mark_as_read import mark_as_read
+from correspondence.correspondence.use_cases.purge import purge
+from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
+from correspondence.kit.errors import ApiError
+from correspondence.kit.text import is_national_identity_number, is_valid_org_number
+from correspondence.web import pages, static
+from correspondence.web import repository as repo
+from correspondence.web.pages import Context, Flash, SignInRequired, WebError
+from correspondence.web.session import (
+    FLASH_COOKIE,
+    LANG_COOKIE,
+    PARTY_COOKIE,
+    SESSION_COOKIE,
+    SIGNIN_COOKIE,
+    caller_of,
+    csrf_ok,
+    new_signin_token,
+    safe_next,
+    signin_ok,
+)
+from correspondence.web.texts import LANGUAGES
+
+READ = scopes.READ
+ORG_SCOPES = f"{scopes.READ} {scopes.WRITE} {scopes.SERVICE_OWNER}"
+
+
+class WebRoute(APIRoute):
+    """Times each page (Server-Timing: the bench reads it) and turns the slice's exceptions into
+    pages: a missing session goes to sign-in, an API error becomes a page with its message."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            started = time.perf_counter()
+            try:
+                response = await original(request)
+            except SignInRequired as exc:
+                response = _to_signin(request, exc.expired)
+            except WebError as exc:
+                response = pages.error_page(request, exc.status, exc.message)
+            except ApiError as exc:
+                response = pages.error_page(request, exc.status, exc.message)
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
+            return response
+
+        return handler
+
+
+router = APIRouter(route_class=WebRoute, include_in_schema=False)
+
+
+def _to_signin(request: Request, expired: bool) -> Response:
+    query = {"next": request.url.path + (f"?{request.url.query}" if request.url.query else "")}
+    if expired:
+        query["expired"] = "1"
+    response = RedirectResponse("/signin?" + urlencode(query), status_code=303)
+    if expired:
+        response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def _context(request: Request, svc: ServicesDep) -> Context:
+    token = request.cookies.get(SESSION_COOKIE)
+    caller = await caller_of(svc.validator, token)
+    valid = token if caller else None
+    return Context(request, svc, pages.language(request), valid, caller, token is not None)
+
+
+Ctx = Annotated[Context, Depends(_context)]
+
+
+def _redirect(location: str, flash: Flash | None = None) -> RedirectResponse:
+    response = RedirectResponse(location, status_code=303)
+    if flash is not None:
+        pages.set_flash(response, flash)
+    return response
+
+
+async def _form(request: Request) -> dict[str, Any]:
+    form = await request.form()
+    return {"_ids": form.getlist("ids"), **{k: v for k, v in form.items() if isinstance(v, str)}}
+
+
+def _check_csrf(ctx: Context, form: dict[str, Any]) -> None:
+    if not csrf_ok(ctx.token, form.get("csrf")):
+        raise WebError(403, ctx.t("csrf_failed"))
+
+
+def _uuid(value: str, ctx: Context) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise WebError(404, ctx.t("not_found")) from None
+
+
+# --- landing, sign-in, language ---------------------------------------------------------------------
+
+
+@router.get("/")
+async def home(ctx: Ctx) -> Response:
+    return RedirectResponse("/inbox" if ctx.caller else "/signin", status_code=303)
+
+
+@router.get("/static/web/{name}")
+async def static_file(name: str) -> Response:
+    return static.serve(name)
+
+
+@router.get("/signin")
+async def signin_page(ctx: Ctx) -> Response:
+    query = ctx.request.query_params
+    error = ctx.t("signin_expired") if query.get("expired") else None
+    return pages.signin(ctx, next_path=safe_next(query.get("next")), error=error)
+
+
+@router.post("/signin")
+async def signin(ctx: Ctx) -> Response:
+    form = await _form(ctx.request)
+    next_path = safe_next(form.get("next"))
+    if not signin_ok(ctx.request.cookies.get(SIGNIN_COOKIE), form.get("csrf")):
+        return pages.signin(ctx, next_path=next_path, error=ctx.t("csrf_failed"), status=403)
+    kind = form.get("kind")
+    dev = ctx.svc.dev_issuer
+    if kind == "person" and dev is not None:
+        pid = (form.get("pid") or "").strip()
+        if not is_national_identity_number(pid):
+            return pages.signin(ctx, next_path=next_path, error=ctx.t("signin_bad_pid"), status=400)
+        token = dev.mint(scope=READ, pid=pid)
+    elif kind == "org" and dev is not None:
+        org = (form.get("org") or "").strip().rsplit(":", 1)[-1]
+        if not is_valid_org_number(org):
+            return pages.signin(ctx, next_path=next_path, error=ctx.t("signin_bad_org"), status=400)
+        token = dev.mint(scope=ORG_SCOPES, org=org)
+        next_path = safe_next(form.get("next"), default="/sent")
+    elif kind == "token":
+        token = (form.get("token") or "").strip()
+        if token[:7].lower() == "bearer ":
+            token = token[7:].strip()
+    else:
+        return pages.signin(ctx, next_path=next_path, error=ctx.t("signin_bad_token"), status=400)
+    caller = await caller_of(ctx.svc.validator, token)
+    if caller is None:
+        return pages.signin(ctx, next_path=next_path, error=ctx.t("signin_bad_token"), status=400)
+    response = _redirect(next_path)
+    secure = ctx.request.url.scheme == "https"
+    lifetime = max(int(caller.expires - time.time()), 0)
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=lifetime, path="/", httponly=True, samesite="lax", secure=secure
+    )
+    response.delete_cookie(PARTY_COOKIE, path="/")
+    response.set_cookie(
+        SIGNIN_COOKIE, new_signin_token(), path="/", httponly=True, samesite="lax", secure=secure
+    )  # a new sign-in token: a form seen before this sign-in is spent
+    return response
+
+
+@router.post("/signout")
+async def signout(ctx: Ctx) -> Response:
+    form = await _form(ctx.request)
+    if ctx.token is not None:
+        _check_csrf(ctx, form)
+    response = _redirect("/signin")
+    for name in (SESSION_COOKIE, PARTY_COOKIE, FLASH_COOKIE):
+        response.delete_cookie(name, path="/")
+    return response
+
+
+@router.get("/lang/{code}")
+async def switch_language(code: str, request: Request) -> Response:
+    response = RedirectResponse(safe_next(request.query_params.get("next"), "/"), status_code=303)
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, path="/", samesite="lax")
+    return response
+
+
+@router.post("/act")
+async def act_for(ctx: Ctx) -> Response:
+    """A person chooses whose inbox to see: their own, or an organisation they have a delegation for."""
+    caller = ctx.require()
+    form = await _form(ctx.request)
+    _check_csrf(ctx, form)
+    party = (form.get("party") or "").strip()
+    response = _redirect("/inbox")
+    if not party:
+        response.delete_cookie(PARTY_COOKIE, path="/")
+        return response
+    if not await may_act_for(ctx.svc.pool, caller, party):
+        raise correspondence_errors.NO_ACCESS()
+    response.set_cookie(PARTY_COOKIE, party, path="/", httponly=True, samesite="lax")
+    return response
+
+
+# --- inbox -----------------------------------------------------------------------------------------
+
+
+@router.get("/inbox")
+async def inbox(ctx: Ctx) -> Response:
+    return await pages.inbox(ctx)
+
+
+@router.post("/inbox/bulk")
+async def bulk(ctx: Ctx) -> Response:
+    """Mark as read or archive several at once, one use case call each (the API's rules per item).
+    Marking as read needs a fetch first (1024), so each is fetched as a client of the API would."""
+    caller = ctx.require(READ)
+    form = await _form(ctx.request)
+    _check_csrf(ctx, form)
+    back = safe_next(form.get("back"))
+    ids: list[str] = form["_ids"]
+    action = form.get("action")
+    if not ids or action not in ("read", "archive"):
+        return _redirect(back, Flash("error", ctx.t("bulk_none")))
+    done, problems = 0, []
+    pool = ctx.svc.pool
+    for raw in ids[:200]:
+        try:
+            cid = uuid.UUID(raw)
+            if action == "read":
+                await get_overview(pool=pool, caller=caller, correspondence_id=cid)
+                await mark_as_read(pool=pool, caller=caller, correspondence_id=cid)
+            else:
+                await archive(pool=pool, caller=caller, correspondence_id=cid)
+            done += 1
+        except ApiError as exc:
+            if exc.code == correspondence_errors.ALREADY_READ.code:
+                done += 1
+            else:
+                problems.append(exc.message)
+        except ValueError:
+            problems.append(correspondence_errors.NOT_FOUND.message)
+    text = ctx.t("bulk_done").format(done=done, total=len(ids[:200]))
+    details = sorted(set(problems))
+    return _redirect(back, Flash("error" if problems else "ok", text, details))
+
+
+@router.get("/inbox/{cid}")
+async def message(cid: str, ctx: Ctx) -> Response:
+    caller = ctx.require(READ)
+    correspondence_id = _uuid(cid, ctx)
+    pool = ctx.svc.pool
+    # The content first: it is for recipients only (403 for anyone else) and records Fetched and Read.
+    body = await get_content(pool=pool, caller=caller, correspondence_id=correspondence_id)
+    overview = await get_overview(pool=pool, caller=caller, correspondence_id=correspondence_id)
+    return await pages.message(ctx, correspondence_id, body, overview)
+
+
+_ACTIONS: dict[str, Callable[..., Awaitable[uuid.UUID]]] = {
+    "confirm": confirm,
+    "archive": archive,
+    "delete": purge,
+}
+
+
+@router.post("/inbox/{cid}/{action}")
+async def message_action(cid: str, action: str, ctx: Ctx) -> Response:
+    caller = ctx.require(READ)
+    form = await _form(ctx.request)
+    _check_csrf(ctx, form)
+    correspondence_id = _uuid(cid, ctx)
+    use_case = _ACTIONS.get(action)
+    if use_case is None:
+        raise WebError(404, ctx.t("not_found"))
+    if action == "delete":
+        # The API's purge lets the sender purge too; from the inbox only the recipient may.
+        await resolve(ctx.svc.pool, caller, correspondence_id, allow=("recipient",))
+    here = f"/inbox/{correspondence_id}"
+    try:
+        await use_case(pool=ctx.svc.pool, caller=caller, correspondence_id=correspondence_id)
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        return _redirect(here, Flash("error", exc.message))
+    done = Flash("ok", ctx.t(f"done_{action}"))
+    return _redirect(here if action == "confirm" else "/inbox", done)
+
+
+@router.get("/inbox/{cid}/attachments/{aid}")
+async def download(cid: str, aid: str, ctx: Ctx) -> Response:
+    caller = ctx.require(READ)
+    found = await recipient_download(
+        pool=ctx.svc.pool,
+        caller=caller,
+        correspondence_id=_uuid(cid, ctx),
+        attachment_id=_uuid(aid, ctx),
+    )
+    headers = {
+        "Content-Disposition": content_disposition(found.file_name),
+        "Content-Length": str(found.size),
+        # A sender's file is never a page of this site: no script, no same-origin access.
+        "Content-Security-Policy": "sandbox",
+    }
+    blobs = ctx.svc.blob_store()
+    return StreamingResponse(blobs.get(found.key), media_type=download_type(found.file_name), headers=headers)
+
+
+# --- sent ------------------------------------------------------------------------------------------
+
+
+@router.get("/sent")
+async def sent(ctx: Ctx) -> Response:
+    return await pages.sent(ctx)
+
+
+@router.get("/sent/{cid}")
+async def sent_item(cid: str, ctx: Ctx) -> Response:
+    caller = ctx.require()
+    correspondence_id = _uuid(cid, ctx)
+    pool = ctx.svc.pool
+    access = await resolve(pool, caller, correspondence_id, allow=("sender",))
+    details = await get_details(pool=pool, caller=caller, correspondence_id=correspondence_id)
+    orders = await repo.notification_orders(pool, correspondence_id)
+    return await pages.sent_item(ctx, access.row, details, orders)
