@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd lint format bench bench-search bench-upload fuzz clean
+.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-inbox screenshots fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ setup: $(STAMP) ## create .venv and install the service with its test tools
 run: $(STAMP) ## run API + worker on embedded defaults (PostgreSQL under ./.correspondence)
 	$(VENV)/bin/correspondence serve
 
-test: $(STAMP) clamd ## run the whole test suite (embedded PostgreSQL, or CORRESPONDENCE_TEST_DATABASE_URL)
+test: $(STAMP) clamd chromium ## run the whole test suite (embedded PostgreSQL, or CORRESPONDENCE_TEST_DATABASE_URL)
 	$(VENV)/bin/pytest -q
 
 # The malware-scan tests start their own clamd (with their own signatures; the freshclam service is
@@ -34,6 +34,14 @@ clamd:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update && apt-get install -y clamav-daemon; \
 	  else echo "clamd is missing: install Debian's clamav-daemon (sudo apt-get install clamav-daemon)"; exit 1; fi; }
+
+# The web pages' end-to-end tests drive Debian's chromium with Playwright (Playwright's own browser
+# download does not work everywhere). Installed from Debian when missing.
+chromium:
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && apt-get install -y chromium; \
+	  else echo "/usr/bin/chromium is missing: install Debian's chromium (sudo apt-get install chromium)"; exit 1; fi; }
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
 	$(VENV)/bin/ruff check src tests bench
@@ -58,6 +66,12 @@ bench-search: $(STAMP) ## recipients' search/overview at 1 M rows; appends its s
 bench-upload: $(STAMP) ## attachments: 1 GB upload/download MB/s and server RSS; appends its section to bench/RESULTS.md
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	$(PY) bench/upload.py
+
+bench-inbox: $(STAMP) ## web inbox list page at 100,000 correspondences for one recipient; appends to bench/RESULTS.md
+	$(PY) bench/inbox.py
+
+screenshots: $(STAMP) chromium ## the README's screenshots of the web pages, into docs/
+	CORRESPONDENCE_WEB_SCREENSHOTS=docs $(VENV)/bin/pytest -q tests/test_web_e2e.py
 
 clean: ## remove the virtual environment and local data
 	rm -rf $(VENV) .correspondence

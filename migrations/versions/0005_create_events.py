@@ -13,6 +13,12 @@ branch_labels = None
 depends_on = None
 
 UPGRADE = """
+-- UUIDv7 made in SQL, for rows created set-based (events expanded from the outbox).
+CREATE FUNCTION uuid7(ts timestamptz) RETURNS uuid LANGUAGE sql VOLATILE AS $$
+  SELECT encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid())
+    PLACING substring(int8send(floor(extract(epoch FROM ts) * 1000)::bigint) FROM 3) FROM 1 FOR 6),
+    52, 1), 53, 1), 'hex')::uuid
+$$;
 -- Written in the transaction of the change: one row per (event type, change), naming every
 -- correspondence, attachment or notification order it concerns. A bulk Initialize of 500
 -- recipients writes one row, not 500. The dispatcher expands rows into events.
@@ -75,11 +81,14 @@ CREATE TABLE event_deliveries (
     UNIQUE (event_id, subscription_id)
 );
 CREATE INDEX event_deliveries_due ON event_deliveries (next_attempt) WHERE status = 0;
-CREATE INDEX event_deliveries_by_subscription ON event_deliveries (subscription_id, id DESC)
+CREATE INDEX event_deliveries_by_subscription ON event_deliveries (subscription_id, id DESC);
+CREATE INDEX jobs_failed ON jobs (task) WHERE status = 3
 """
 
 DOWNGRADE = """
-DROP TABLE event_deliveries, event_subscriptions, events, event_outbox
+DROP TABLE event_deliveries, event_subscriptions, events, event_outbox;
+DROP FUNCTION uuid7;
+DROP INDEX jobs_failed
 """
 
 

@@ -25,6 +25,8 @@ from correspondence.config import Settings
 from correspondence.correspondence import jobs as correspondence_jobs
 from correspondence.correspondence import schemas
 from correspondence.correspondence.endpoints import router as correspondence_router
+from correspondence.events import jobs as events_jobs
+from correspondence.events.endpoints import router as events_router
 from correspondence.health.endpoints import router as health_router
 from correspondence.kit.db import create_pool
 from correspondence.kit.errors import (
@@ -63,6 +65,7 @@ def build_worker(services: Services) -> Worker:
     )
     correspondence_jobs.register(worker)
     attachment_jobs.register(worker, services)
+    events_jobs.register(worker, services)
     return worker
 
 
@@ -89,6 +92,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
                 services.worker.stop()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(task, 10)
+            await services.close_webhooks()
             await pool.close()
 
     app = FastAPI(
@@ -103,6 +107,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(attachment_router)
     app.include_router(health_router)
     app.include_router(auth_router)
+    app.include_router(events_router)
     app.include_router(web_router)
     _install_error_handlers(app)
     app.add_middleware(RequestContext, log_requests=settings.access_log)

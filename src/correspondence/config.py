@@ -52,6 +52,15 @@ class Settings(BaseSettings):
 
     reminder_delay_days: int = Field(7, ge=0)
 
+    # Events (README "Events"): outbox expansion and webhook delivery to subscribers.
+    events_batch_size: int = Field(500, ge=1, le=10000)  # outbox rows per dispatch transaction
+    webhook_batch_size: int = Field(500, ge=1, le=10000)  # deliveries claimed per round
+    webhook_concurrency: int = Field(64, ge=1, le=1000)  # POSTs in flight at once
+    webhook_timeout_seconds: float = Field(10.0, gt=0)
+    webhook_max_attempts: int = Field(12, ge=1)  # then the delivery is Failed
+    webhook_backoff_seconds: float = Field(2.0, gt=0)  # first retry; doubles, at most 1 hour
+    metrics_enabled: bool = True  # GET /metrics (Prometheus text format)
+
     # Attachments: where blobs live, the malware scanner, and upload limits (README "Attachments").
     storage: Literal["file", "s3"] = "file"
     storage_dir: Path | None = None  # file store root; default <data_dir>/blobs

@@ -8,6 +8,7 @@ import asyncpg
 
 from correspondence.adapters.blobs import BlobStore
 from correspondence.adapters.scanner import MalwareScanner
+from correspondence.adapters.webhooks import HttpWebhookSender, WebhookSender
 from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
 from correspondence.kit.jobs import Worker
@@ -24,6 +25,7 @@ class Services:
     worker: Worker | None = None
     blobs: BlobStore | None = None  # set by open_adapters (S3 stores are built in the event loop)
     scanner: MalwareScanner | None = None  # None: no malware scan configured
+    webhooks: WebhookSender | None = None  # made on first use, inside the event loop
 
     async def open_adapters(self) -> None:
         from correspondence.adapters import open_blob_store, open_scanner
@@ -35,6 +37,19 @@ class Services:
         if self.blobs is None:
             raise RuntimeError("blob storage is not open (Services.open_adapters was not called)")
         return self.blobs
+
+    def webhook_sender(self) -> WebhookSender:
+        if self.webhooks is None:
+            self.webhooks = HttpWebhookSender(
+                timeout_seconds=self.settings.webhook_timeout_seconds,
+                max_connections=self.settings.webhook_concurrency,
+            )
+        return self.webhooks
+
+    async def close_webhooks(self) -> None:
+        if self.webhooks is not None:
+            await self.webhooks.close()
+            self.webhooks = None
 
     def wake_worker(self) -> None:
         if self.worker is not None:

@@ -8,11 +8,22 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from correspondence.events import outbox
+
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 # Status numbers as stored (api.md §7.2).
 INITIALIZED, UPLOAD_PROCESSING, PUBLISHED, PURGED, FAILED, EXPIRED = 0, 1, 2, 3, 4, 5
 STATUS_NAMES = ["Initialized", "UploadProcessing", "Published", "Purged", "Failed", "Expired"]
+# The event each status change publishes (api.md §7.10).
+STATUS_EVENTS = {
+    INITIALIZED: "attachmentinitialized",
+    UPLOAD_PROCESSING: "attachmentuploadprocessing",
+    PUBLISHED: "attachmentpublished",
+    PURGED: "attachmentpurged",
+    FAILED: "attachmentuploadfailed",
+    EXPIRED: "attachmentexpired",
+}
 # Correspondence statuses that matter here (api.md §7.1).
 _CORR_PUBLISHED, _CORR_PURGED = 2, (7, 8)
 
@@ -73,6 +84,8 @@ async def insert_attachments(
         party,
         [s for s, _ in statuses],
     )
+    for status, _ in statuses:
+        await outbox.record(conn, STATUS_EVENTS[status], column("id"))
 
 
 async def get(conn: Conn, attachment_id: uuid.UUID, *, lock: bool = False) -> asyncpg.Record | None:
@@ -111,6 +124,7 @@ async def append_status(
         at,
         party,
     )
+    await outbox.record(conn, STATUS_EVENTS[status], ids)
 
 
 async def set_stored(

@@ -6,6 +6,7 @@ import asyncpg
 
 from correspondence.correspondence.repository import record_due_dates
 from correspondence.correspondence.use_cases.publish import publish_correspondences
+from correspondence.events import outbox
 from correspondence.kit import clock
 from correspondence.kit.jobs import Job, Worker
 
@@ -18,7 +19,11 @@ async def _publish(conn: asyncpg.Connection, jobs: list[Job]) -> None:
 
 
 async def _due(conn: asyncpg.Connection, jobs: list[Job]) -> None:
-    await record_due_dates(conn, [ref for j in jobs for ref in j.refs()], clock.now())
+    rows = await record_due_dates(conn, [ref for j in jobs for ref in j.refs()], clock.now())
+    await outbox.record(conn, "correspondencereceiverneverread", [r["id"] for r in rows if r["never_read"]])
+    await outbox.record(
+        conn, "correspondencereceiverneverconfirmed", [r["id"] for r in rows if r["never_confirmed"]]
+    )
 
 
 def register(worker: Worker) -> None:

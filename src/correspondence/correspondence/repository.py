@@ -91,7 +91,18 @@ ins_jobs AS (
   WHERE $18::timestamptz IS NOT NULL AND NOT r.reserved HAVING count(*) > 0
   UNION ALL
   SELECT 'attachment.expire', a.id, NULL::jsonb, a.exp, $32
-  FROM unnest($37::uuid[], $38::timestamptz[]) a(id, exp) CROSS JOIN go WHERE a.exp IS NOT NULL)
+  FROM unnest($37::uuid[], $38::timestamptz[]) a(id, exp) CROSS JOIN go WHERE a.exp IS NOT NULL),
+ins_events AS (
+  -- The events outbox (events/outbox.py): one row per event type names all correspondences.
+  INSERT INTO event_outbox (type, ids, created)
+  SELECT e.type, e.ids, $32 FROM (
+    SELECT 'correspondenceinitialized' AS type,
+           array_agg(r.id ORDER BY r.ord) FILTER (WHERE NOT r.reserved) AS ids
+    FROM r CROSS JOIN go
+    UNION ALL
+    SELECT 'correspondencereceiverreserved', array_agg(r.id ORDER BY r.ord) FILTER (WHERE r.reserved)
+    FROM r CROSS JOIN go) e
+  WHERE e.ids IS NOT NULL)
 SELECT r.reserved, r.main_status, r.rem_status, EXISTS (SELECT 1 FROM go) AS written
 FROM r ORDER BY r.ord
 """
@@ -255,16 +266,20 @@ async def find_by_idempotent_key(
 # --- due dates ------------------------------------------------------------------------------------
 
 
-async def record_due_dates(conn: asyncpg.Connection, ids: list[uuid.UUID], at: datetime) -> None:
+async def record_due_dates(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], at: datetime
+) -> list[asyncpg.Record]:
     """At the due date: note whether it was never read, and never confirmed when that was asked."""
-    await conn.execute(
+    rows: list[asyncpg.Record] = await conn.fetch(
         """UPDATE correspondences SET due_checked = $2,
              never_read = (read_at IS NULL),
              never_confirmed = (is_confirmation_needed AND confirmed_at IS NULL)
-           WHERE id = ANY($1::uuid[]) AND due_checked IS NULL AND status NOT IN (0, 1, 7, 8, 10, 11)""",
+           WHERE id = ANY($1::uuid[]) AND due_checked IS NULL AND status NOT IN (0, 1, 7, 8, 10, 11)
+           RETURNING id, never_read, never_confirmed""",
         ids,
         at,
     )
+    return rows
 
 
 # --- publishing ---------------------------------------------------------------------------------

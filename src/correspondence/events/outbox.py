@@ -55,8 +55,9 @@ RECIPIENT_SUBJECT = frozenset(
 INSERT = "INSERT INTO event_outbox (type, ids, created) VALUES ($1, $2::uuid[], $3)"
 
 
-async def record(conn: asyncpg.Connection, event_type: str, ids: Sequence[uuid.UUID]) -> None:
-    """Record `event_type` for these correspondences (attachments, notification orders)."""
+async def record(conn: asyncpg.Connection | asyncpg.Pool, event_type: str, ids: Sequence[uuid.UUID]) -> None:
+    """Record `event_type` for these correspondences (attachments, notification orders), in the
+    caller's transaction: pass the connection that makes the change."""
     if event_type not in KINDS:
         raise ValueError(f"unknown event type {event_type}")
     if ids:

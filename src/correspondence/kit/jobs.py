@@ -41,6 +41,9 @@ class Job:
 
 
 Handler = Callable[[asyncpg.Connection, list[Job]], Awaitable[None]]
+# A poller drains a queue of its own (the events outbox, webhook deliveries) and says how many
+# items it handled; the worker calls it every round, after the jobs.
+Poller = Callable[[], Awaitable[int]]
 
 
 async def enqueue(
@@ -90,6 +93,7 @@ class Worker:
     ) -> None:
         self._pool = pool
         self._handlers: dict[str, Handler] = {}
+        self._pollers: list[tuple[str, Poller]] = []
         self._poll = poll_seconds
         self._batch = batch_size
         self._lease = timedelta(seconds=lease_seconds)
@@ -99,6 +103,9 @@ class Worker:
 
     def register(self, task: str, handler: Handler) -> None:
         self._handlers[task] = handler
+
+    def add_poller(self, name: str, poller: Poller) -> None:
+        self._pollers.append((name, poller))
 
     def wake(self) -> None:
         self._wake.set()
@@ -141,7 +148,13 @@ class Worker:
             by_task.setdefault(job.task, []).append(job)
         for task, batch in by_task.items():
             await self._run_batch(task, batch)
-        return len(jobs)
+        worked = len(jobs)
+        for name, poller in self._pollers:
+            try:
+                worked += await poller()
+            except Exception:  # one queue's failure must not stop the others
+                log.exception("poller %s failed", name)
+        return worked
 
     async def _run_batch(self, task: str, batch: list[Job]) -> None:
         handler = self._handlers.get(task)

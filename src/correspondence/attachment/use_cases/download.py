@@ -17,6 +17,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors as correspondence_errors
 from correspondence.correspondence import repository as correspondence_repo
 from correspondence.correspondence.use_cases.access import resolve
+from correspondence.events import outbox
 from correspondence.kit import clock
 
 
@@ -93,4 +94,5 @@ async def recipient_download(
             now,
             access.party,
         )
+        await outbox.record(conn, "attachmentdownloaded", [attachment_id])
     return download

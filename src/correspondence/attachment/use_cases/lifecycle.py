@@ -13,6 +13,7 @@ import asyncpg
 from correspondence.attachment import repository as repo
 from correspondence.attachment import tasks
 from correspondence.correspondence import repository as correspondence_repo
+from correspondence.events import outbox
 from correspondence.kit import jobs
 
 BYPASSED_SCAN = "Bypassed malware scan"
@@ -39,6 +40,7 @@ async def fail_attachments(
     await correspondence_repo.append_statuses(
         conn, users, [correspondence_repo.FAILED] * len(users), reasons, at
     )
+    await outbox.record(conn, "correspondencepublishfailed", users)
     return users
 
 

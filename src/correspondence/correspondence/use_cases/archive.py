@@ -16,6 +16,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.use_cases.access import resolve
+from correspondence.events import outbox
 from correspondence.kit import clock
 
 
@@ -31,4 +32,5 @@ async def archive(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid
         await repo.append_statuses(
             conn, [correspondence_id], [repo.ARCHIVED], ["Archived"], clock.now(), access.party
         )
+        await outbox.record(conn, "correspondencearchived", [correspondence_id])
     return correspondence_id

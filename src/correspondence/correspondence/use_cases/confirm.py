@@ -10,6 +10,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.use_cases.access import resolve
+from correspondence.events import outbox
 from correspondence.kit import clock
 
 
@@ -25,4 +26,5 @@ async def confirm(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid
         await repo.append_statuses(
             conn, [correspondence_id], [repo.CONFIRMED], ["Confirmed"], clock.now(), access.party
         )
+        await outbox.record(conn, "correspondencereceiverconfirmed", [correspondence_id])
     return correspondence_id

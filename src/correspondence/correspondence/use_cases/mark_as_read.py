@@ -10,6 +10,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.use_cases.access import resolve
+from correspondence.events import outbox
 from correspondence.kit import clock
 
 
@@ -25,4 +26,5 @@ async def mark_as_read(*, pool: asyncpg.Pool, caller: Caller, correspondence_id:
         await repo.append_statuses(
             conn, [correspondence_id], [repo.READ], ["Read"], clock.now(), access.party
         )
+        await outbox.record(conn, "correspondencereceiverread", [correspondence_id])
     return correspondence_id

@@ -7,6 +7,7 @@ import uuid
 import asyncpg
 
 from correspondence.correspondence import repository as repo
+from correspondence.events import outbox
 from correspondence.kit import clock
 
 
@@ -20,6 +21,7 @@ async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]
     statuses: list[int] = []
     texts: list[str] = []
     published: list[uuid.UUID] = []
+    failed: list[uuid.UUID] = []
     for row in rows:
         if row["settled"]:
             continue  # published, purged or failed already: publishing runs once
@@ -33,6 +35,7 @@ async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]
             texts.append(
                 f"Recipient of {cid} has been set to reserved in kontakt- og reserverasjonsregisteret ('KRR')"
             )
+            failed.append(cid)
             continue
         if not row["ready"]:
             status_ids.append(cid)
@@ -44,3 +47,5 @@ async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]
         published.append(cid)
     await repo.append_statuses(conn, status_ids, statuses, texts, now)
     await repo.mark_published(conn, published, now)
+    await outbox.record(conn, "correspondencepublished", published)
+    await outbox.record(conn, "correspondencepublishfailed", failed)

@@ -11,6 +11,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.use_cases.access import resolve
+from correspondence.events import outbox
 from correspondence.kit import clock
 
 _SENDER_PURGEABLE = frozenset({repo.INITIALIZED, repo.READY_FOR_PUBLISH, repo.FAILED})
@@ -33,6 +34,7 @@ async def purge(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.U
             status, text = repo.PURGED_BY_RECIPIENT, "PurgedByRecipient"
         now = clock.now()
         await repo.append_statuses(conn, [correspondence_id], [status], [text], now, access.party)
+        await outbox.record(conn, "correspondencepurged", [correspondence_id])
         # Attachments no other live correspondence uses go too, with their bytes (api.md §3.8).
         await purge_unused(conn, [correspondence_id], now)
     return correspondence_id

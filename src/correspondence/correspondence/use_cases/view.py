@@ -16,6 +16,7 @@ from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES, STATUS_NAMES
 from correspondence.correspondence.use_cases.access import Access, resolve
+from correspondence.events import outbox
 from correspondence.kit import clock
 
 _PURGED = (repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN)
@@ -116,6 +117,8 @@ async def _record_fetch(pool: asyncpg.Pool, access: Access, *, debounce: bool, r
         async with pool.acquire() as conn, conn.transaction():
             texts = [STATUS_NAMES[s] for s in statuses]
             await repo.append_statuses(conn, [cid] * len(statuses), statuses, texts, now, access.party)
+            if repo.READ in statuses:
+                await outbox.record(conn, "correspondencereceiverread", [cid])
 
 
 def _check_visible(access: Access, *, reject_purged: bool) -> None:

@@ -1,0 +1,65 @@
+"""Read and delete the caller's own subscriptions, and read a subscription's delivery log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from correspondence.auth.caller import Caller
+from correspondence.events import errors
+from correspondence.events import repository as repo
+from correspondence.events.use_cases.subscribe import consumer_of, subscription_body
+from correspondence.kit import clock
+
+_STATUS = {repo.PENDING: "Pending", repo.DELIVERED: "Delivered", repo.FAILED: "Failed"}
+
+
+async def _own(pool: asyncpg.Pool, caller: Caller, sid: int) -> asyncpg.Record:
+    row = await repo.get_subscription(pool, sid)
+    if row is None:
+        raise errors.subscription_not_found()
+    if row["consumer"] != consumer_of(caller):
+        raise errors.not_your_subscription()
+    return row
+
+
+async def list_subscriptions(pool: asyncpg.Pool, *, caller: Caller) -> dict[str, Any]:
+    rows = await repo.list_subscriptions(pool, consumer_of(caller))
+    return {"count": len(rows), "subscriptions": [subscription_body(r) for r in rows]}
+
+
+async def get_subscription(pool: asyncpg.Pool, *, caller: Caller, sid: int) -> dict[str, Any]:
+    return subscription_body(await _own(pool, caller, sid))
+
+
+async def delete_subscription(pool: asyncpg.Pool, *, caller: Caller, sid: int) -> None:
+    await _own(pool, caller, sid)
+    async with pool.acquire() as conn, conn.transaction():
+        await repo.delete_subscription(conn, sid, clock.now())
+
+
+async def delivery_log(
+    pool: asyncpg.Pool, *, caller: Caller, sid: int, before: int | None, limit: int
+) -> dict[str, Any]:
+    """Newest first; `before` (a delivery id) pages further back."""
+    await _own(pool, caller, sid)
+    rows = await repo.deliveries_of(pool, sid, before=before, limit=limit)
+    items = [
+        {
+            "id": r["id"],
+            "eventId": str(r["event_id"]),
+            "type": r["type"],
+            "resourceinstance": r["resourceinstance"],
+            "subject": r["subject"],
+            "time": r["time"],
+            "status": _STATUS[r["status"]],
+            "attempts": r["attempts"],
+            "nextAttempt": r["next_attempt"] if r["status"] == repo.PENDING else None,
+            "lastStatusCode": r["last_status_code"],
+            "lastError": r["last_error"],
+            "delivered": r["delivered"],
+        }
+        for r in rows
+    ]
+    return {"deliveries": items, "next": items[-1]["id"] if len(items) == limit else None}
