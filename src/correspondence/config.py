@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ISSUER = "https://platform.altinn.localhost/authentication/api/v1/openid/"
@@ -51,6 +52,27 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(10, ge=1)
 
     reminder_delay_days: int = Field(7, ge=0)
+
+    # Notifications (README "Notifications"): SMTP for e-mail and an HTTP gateway for SMS; with
+    # neither configured, messages are written under <data_dir>/outbox for developers to read.
+    smtp_host: str | None = None
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_tls: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "noreply@correspondence.localhost"
+    smtp_connections: int = Field(16, ge=1, le=256)  # kept open and used concurrently
+    smtp_timeout_seconds: float = Field(30.0, gt=0)
+    smtp_validate_certs: bool = True
+    sms_gateway_url: str | None = None
+    sms_gateway_token: SecretStr | None = None
+    sms_sender: str | None = "Altinn"
+    sms_timeout_seconds: float = Field(10.0, gt=0)
+    sms_window_start: time = time(9, 0)  # SMS only go out between start and end, local time
+    sms_window_end: time = time(17, 0)
+    sms_timezone: str = "Europe/Oslo"
+    notification_max_attempts: int = Field(8, ge=1)  # per address, then *_Failed
+    notification_retry_seconds: float = Field(60.0, gt=0)  # first retry; doubles, at most 1 hour
 
     # Events (README "Events"): outbox expansion and webhook delivery to subscribers.
     events_batch_size: int = Field(500, ge=1, le=10000)  # outbox rows per dispatch transaction
@@ -104,6 +126,17 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit():
             raise ValueError("must be a socket path (/path, unix:///path) or host:port (tcp://host:port)")
         return v
+
+    @field_validator("sms_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
 
     @property
     def blob_dir(self) -> Path:

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from correspondence.adapters.blobs import BlobStore
+from correspondence.adapters.email import EmailSender
 from correspondence.adapters.scanner import MalwareScanner
+from correspondence.adapters.sms import SmsGateway
 from correspondence.adapters.webhooks import HttpWebhookSender, WebhookSender
 from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
@@ -25,13 +27,34 @@ class Services:
     worker: Worker | None = None
     blobs: BlobStore | None = None  # set by open_adapters (S3 stores are built in the event loop)
     scanner: MalwareScanner | None = None  # None: no malware scan configured
+    email: EmailSender | None = None  # SMTP, or the outbox directory when no SMTP host is set
+    sms: SmsGateway | None = None  # the HTTP gateway, or the outbox file when no URL is set
     webhooks: WebhookSender | None = None  # made on first use, inside the event loop
 
     async def open_adapters(self) -> None:
-        from correspondence.adapters import open_blob_store, open_scanner
+        from correspondence.adapters import open_blob_store, open_email_sender, open_scanner, open_sms_gateway
 
         self.blobs = await open_blob_store(self.settings)
         self.scanner = open_scanner(self.settings)
+        self.email = open_email_sender(self.settings)
+        self.sms = open_sms_gateway(self.settings)
+
+    def email_sender(self) -> EmailSender:
+        if self.email is None:
+            raise RuntimeError("e-mail is not open (Services.open_adapters was not called)")
+        return self.email
+
+    def sms_gateway(self) -> SmsGateway:
+        if self.sms is None:
+            raise RuntimeError("SMS is not open (Services.open_adapters was not called)")
+        return self.sms
+
+    async def close_messaging(self) -> None:
+        """Say goodbye to the SMTP server and close the gateway's connections."""
+        for adapter in (self.email, self.sms):
+            if adapter is not None:
+                await adapter.close()
+        self.email = self.sms = None
 
     def blob_store(self) -> BlobStore:
         if self.blobs is None:

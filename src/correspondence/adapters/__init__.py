@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from correspondence.adapters.blobs import BlobStore, FileBlobStore, S3BlobStore
+from correspondence.adapters.email import EmailSender, OutboxEmailSender, SmtpEmailSender
 from correspondence.adapters.scanner import ClamdScanner, MalwareScanner
+from correspondence.adapters.sms import HttpSmsGateway, OutboxSmsGateway, SmsGateway
 from correspondence.config import Settings
 
 
@@ -26,3 +28,33 @@ def open_scanner(settings: Settings) -> MalwareScanner | None:
     if not settings.clamd_address:
         return None
     return ClamdScanner(settings.clamd_address, timeout=settings.clamd_timeout_seconds)
+
+
+def open_email_sender(settings: Settings) -> EmailSender:
+    """SMTP when a host is configured; else `.eml` files under <data_dir>/outbox/email."""
+    if not settings.smtp_host:
+        return OutboxEmailSender(settings.data_dir / "outbox" / "email", sender=settings.smtp_from)
+    return SmtpEmailSender(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        tls=settings.smtp_tls,
+        sender=settings.smtp_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        connections=settings.smtp_connections,
+        timeout=settings.smtp_timeout_seconds,
+        validate_certs=settings.smtp_validate_certs,
+    )
+
+
+def open_sms_gateway(settings: Settings) -> SmsGateway:
+    """The HTTP gateway when a URL is configured; else lines in <data_dir>/outbox/sms.jsonl."""
+    if not settings.sms_gateway_url:
+        return OutboxSmsGateway(settings.data_dir / "outbox", sender=settings.sms_sender)
+    token = settings.sms_gateway_token.get_secret_value() if settings.sms_gateway_token else None
+    return HttpSmsGateway(
+        settings.sms_gateway_url,
+        token=token,
+        sender=settings.sms_sender,
+        timeout=settings.sms_timeout_seconds,
+    )
