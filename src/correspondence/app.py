@@ -40,6 +40,7 @@ from correspondence.kit.errors import (
 from correspondence.kit.jobs import Worker
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
+from correspondence.notification import jobs as notification_jobs
 from correspondence.services import Services
 from correspondence.web.endpoints import router as web_router
 
@@ -64,6 +65,7 @@ def build_worker(services: Services) -> Worker:
         max_attempts=s.job_max_attempts,
     )
     correspondence_jobs.register(worker)
+    notification_jobs.register(worker, services)
     attachment_jobs.register(worker, services)
     events_jobs.register(worker, services)
     return worker
@@ -92,6 +94,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
                 services.worker.stop()
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(task, 10)
+            await services.close_messaging()
             await services.close_webhooks()
             await pool.close()
 

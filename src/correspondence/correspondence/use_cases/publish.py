@@ -9,6 +9,7 @@ import asyncpg
 from correspondence.correspondence import repository as repo
 from correspondence.events import outbox
 from correspondence.kit import clock
+from correspondence.notification.use_cases.schedule import schedule_notifications
 
 
 async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
@@ -47,5 +48,6 @@ async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]
         published.append(cid)
     await repo.append_statuses(conn, status_ids, statuses, texts, now)
     await repo.mark_published(conn, published, now)
+    await schedule_notifications(conn, published, now)
     await outbox.record(conn, "correspondencepublished", published)
     await outbox.record(conn, "correspondencepublishfailed", failed)

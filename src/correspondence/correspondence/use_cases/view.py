@@ -14,17 +14,15 @@ from correspondence.attachment.use_cases.view import correspondence_attachments
 from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
-from correspondence.correspondence.schemas import CHANNEL_NAMES, STATUS_NAMES
+from correspondence.correspondence.schemas import STATUS_NAMES
 from correspondence.correspondence.use_cases.access import Access, resolve
 from correspondence.events import outbox
 from correspondence.kit import clock
+from correspondence.notification.use_cases.view import notification_details
 
 _PURGED = (repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN)
 _NOT_CURRENT = (repo.FETCHED, repo.ATTACHMENTS_DOWNLOADED)
 _HIDDEN_FROM_SENDER = (repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN, 9)
-_PROCESSING = {
-    "Registered": "Order has been registered and is awaiting processing.",
-}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -155,9 +153,8 @@ async def get_details(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
         await _record_fetch(pool, access, debounce=False)
     row = access.row
     history = await repo.get_status_history(pool, correspondence_id)
-    orders = await repo.get_notification_orders(pool, correspondence_id)
     body = await _common(pool, row, history, access.role)
-    body["notifications"] = [_notification(o, row) for o in orders]
+    body["notifications"] = await notification_details(pool, row, correspondence_id)
     hidden = _HIDDEN_FROM_SENDER if access.role == "sender" else ()
     body["statusHistory"] = [
         {
@@ -179,48 +176,3 @@ async def get_content(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
     content = await _content(pool, access.row, published=False)
     return str(content["messageBody"])
 
-
-def _notification(order: asyncpg.Record, row: asyncpg.Record) -> dict[str, Any]:
-    status = order["processing_status"]
-    recipient = order["recipient"]
-    bare = recipient.rsplit(":", 1)[-1]
-    who = {
-        "emailAddress": order["email_address"],
-        "mobileNumber": order["mobile_number"],
-        "organizationNumber": bare if recipient.startswith("urn:altinn:organization:") else None,
-        "nationalIdentityNumber": bare if recipient.startswith("urn:altinn:person:identifier-no:") else None,
-        "isReserved": None,
-    }
-    details: dict[str, Any] = {}
-    sent_status = {"status": "New", "description": "Awaiting sending", "lastUpdate": iso(order["created"])}
-    if order["email_address"]:
-        details["email"] = {
-            "id": str(order["id"]),
-            "succeeded": False,
-            "recipient": who,
-            "sendStatus": {**sent_status, "status": "Email_New"},
-        }
-    if order["mobile_number"]:
-        details["sms"] = {
-            "id": str(order["id"]),
-            "succeeded": False,
-            "recipient": who,
-            "sendStatus": {**sent_status, "status": "SMS_New"},
-        }
-    return {
-        "id": str(order["id"]),
-        "sendersReference": f"corr-{row['senders_reference']}",
-        "requestedSendTime": iso(order["requested_send_time"]),
-        "creator": row["service_owner_id"],
-        "created": iso(order["created"]),
-        "isReminder": order["is_reminder"],
-        "notificationChannel": CHANNEL_NAMES[order["channel"]],
-        "ignoreReservation": row["ignore_reservation"],
-        "resourceId": row["resource_id"],
-        "processingStatus": {
-            "status": status,
-            "description": _PROCESSING.get(status),
-            "lastUpdate": iso(order["created"]),
-        },
-        "notificationStatusDetails": details,
-    }

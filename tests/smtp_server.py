@@ -1,0 +1,79 @@
+"""A real SMTP server (aiosmtpd) for the notification tests and benchmark, run as its own
+process: `python tests/smtp_server.py LOG_FILE` prints `READY <port>` once it listens on
+127.0.0.1, then appends one JSON line per accepted message (`{"kind": "message", "to", "from",
+"data"}`) and per refused recipient (`{"kind": "refused", "to", "code"}`) to LOG_FILE.
+
+How it answers depends on the recipient's local part, so each test picks a behaviour by address:
+`fail451-…` is refused with 451 (transient) every time, `fail550-…` with 550 (permanent), and
+`flakyN-…` with 451 for its first N attempts, then accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import sys
+from typing import IO, Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+_FLAKY = re.compile(r"^flaky(\d+)-")
+
+
+class Recorder:
+    def __init__(self, log: IO[str], *, flush: bool = True) -> None:
+        self.log = log
+        self.flush = flush
+        self.tries: dict[str, int] = {}
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.log.write(json.dumps(record) + "\n")
+        if self.flush:
+            self.log.flush()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        local = address.split("@", 1)[0].lower()
+        self.tries[address] = self.tries.get(address, 0) + 1
+        code = 0
+        if local.startswith("fail451-"):
+            code = 451
+        elif local.startswith("fail550-"):
+            code = 550
+        elif (m := _FLAKY.match(local)) and self.tries[address] <= int(m.group(1)):
+            code = 451
+        if code:
+            self._write({"kind": "refused", "to": address, "code": code})
+            text = "4.3.0 Try again later" if code == 451 else "5.1.1 No such user"
+            return f"{code} {text}"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.content.decode("utf-8", "replace") if isinstance(envelope.content, bytes) else ""
+        for to in envelope.rcpt_tos:
+            self._write({"kind": "message", "to": to, "from": envelope.mail_from, "data": data})
+        return "250 Message accepted for delivery"
+
+
+async def main(path: str) -> None:
+    with open(path, "a", encoding="utf-8") as log:
+        recorder = Recorder(log, flush="--no-flush" not in sys.argv)
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: SMTP(recorder, hostname="smtp.test", enable_SMTPUTF8=True), "127.0.0.1", 0
+        )
+        port = server.sockets[0].getsockname()[1]
+        print(f"READY {port}", flush=True)
+        try:
+            await asyncio.Event().wait()  # until the test (or benchmark) ends the process
+        finally:
+            log.flush()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main(sys.argv[1]))
