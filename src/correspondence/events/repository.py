@@ -29,21 +29,22 @@ RECIPIENT_TYPES = [
 ]
 
 # Expands claimed outbox rows into one CloudEvent per item and one delivery per matching
-# subscription, in one statement. $1 batch size, $2 now, $3 source base URL, $4 recipient types,
+# subscription, in one statement. An event's time (and its UUIDv7 id) is when its change was
+# committed, not when it was expanded. $1 batch size, $2 now, $3 source base URL, $4 recipient types,
 # $5 the event types whose subject is the recipient.
 DISPATCH = """
 WITH claimed AS MATERIALIZED (
-  SELECT id, type, ids FROM event_outbox WHERE dispatched IS NULL ORDER BY id LIMIT $1
+  SELECT id, type, ids, created FROM event_outbox WHERE dispatched IS NULL ORDER BY id LIMIT $1
   FOR UPDATE SKIP LOCKED),
 done AS (UPDATE event_outbox o SET dispatched = $2 FROM claimed c WHERE o.id = c.id),
 items AS (
-  SELECT c.id AS outbox_id, u.ord, c.type, u.item,
+  SELECT c.id AS outbox_id, u.ord, c.type, u.item, c.created,
          CASE WHEN c.type LIKE 'attachment%' THEN 'attachment'
               WHEN c.type = 'notificationcreated' THEN 'notification'
               ELSE 'correspondence' END AS kind
   FROM claimed c CROSS JOIN LATERAL unnest(c.ids) WITH ORDINALITY u(item, ord)),
 facts AS (
-  SELECT i.outbox_id, i.ord, i.type, i.kind, i.item, x.resource_id, x.sender, x.owner_org,
+  SELECT i.outbox_id, i.ord, i.type, i.kind, i.item, i.created, x.resource_id, x.sender, x.owner_org,
          x.recipient, x.correspondence_id, x.published
   FROM items i
   CROSS JOIN LATERAL (
@@ -58,11 +59,11 @@ facts AS (
     FROM notification_orders o JOIN correspondences c ON c.id = o.correspondence_id
     WHERE i.kind = 'notification' AND o.id = i.item) x),
 ev AS MATERIALIZED (
-  SELECT uuid7($2) AS id, 'no.altinn.correspondence.' || f.type AS type,
+  SELECT uuid7(f.created) AS id, 'no.altinn.correspondence.' || f.type AS type,
          $3 || '/correspondence/api/v1/' || f.kind AS source,
          'urn:altinn:resource:' || f.resource_id AS resource, f.item::text AS resourceinstance,
          CASE WHEN f.type = ANY($5::text[]) THEN f.recipient ELSE f.sender END AS subject,
-         f.owner_org, f.recipient, f.correspondence_id, f.published, f.outbox_id, f.ord
+         f.owner_org, f.recipient, f.correspondence_id, f.published, f.outbox_id, f.ord, f.created
   FROM facts f),
 ins_events AS (
   INSERT INTO events (id, type, source, resource, resourceinstance, subject, alternativesubject, time,
@@ -72,7 +73,7 @@ ins_events AS (
                 THEN '/organisation/' || substring(e.subject FROM '[0-9]{9}$')
               WHEN e.subject ~ '^urn:altinn:person:identifier-no:[0-9]{11}$'
                 THEN '/person/' || substring(e.subject FROM '[0-9]{11}$') END,
-         $2, e.owner_org, e.recipient, e.correspondence_id
+         e.created, e.owner_org, e.recipient, e.correspondence_id
   FROM ev e ORDER BY e.outbox_id, e.ord),
 ins_deliveries AS (
   INSERT INTO event_deliveries (event_id, subscription_id, next_attempt, created)
