@@ -40,6 +40,7 @@ from correspondence.kit.errors import (
 from correspondence.kit.jobs import Worker
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
+from correspondence.metrics.endpoints import router as metrics_router
 from correspondence.notification import jobs as notification_jobs
 from correspondence.services import Services
 from correspondence.web.endpoints import router as web_router
@@ -110,8 +111,9 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(attachment_router)
     app.include_router(health_router)
     app.include_router(auth_router)
-    app.include_router(events_router)
     app.include_router(web_router)
+    app.include_router(events_router)
+    app.include_router(metrics_router)
     _install_error_handlers(app)
     app.add_middleware(RequestContext, log_requests=settings.access_log)
 

@@ -1,0 +1,1 @@
+"""Operational metrics in the Prometheus text format."""
