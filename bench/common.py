@@ -341,7 +341,10 @@ def machine() -> dict[str, str]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    wrk_version = "not installed"
+    if shutil.which("wrk"):
+        wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+        wrk_version = (wrk.stdout or wrk.stderr).splitlines()[0].split(" Copyright")[0]
     versions = ", ".join(
         f"{p} {metadata.version(p)}"
         for p in ("fastapi", "starlette", "pydantic", "uvicorn", "uvloop", "httptools", "asyncpg", "orjson")
@@ -364,6 +367,6 @@ def machine() -> dict[str, str]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "packages": versions,
-        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0].split(" Copyright")[0],
+        "wrk": wrk_version,
         "commit": commit,
     }
