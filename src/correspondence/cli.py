@@ -131,9 +131,13 @@ def worker_command() -> None:
         try:
             await worker.run()
         finally:
+            await services.close_messaging()
+            await services.close_webhooks()
             await pool.close()
 
-    asyncio.run(run())
+    import uvloop  # uvicorn[standard] brings it; the API runs on it too
+
+    uvloop.run(run())
 
 
 @app.command()

@@ -55,18 +55,19 @@ class Channels:
     sms: SmsGateway
 
 
-async def _send(row: asyncpg.Record, channels: Channels) -> DeliveryError | None:
+async def _send(row: asyncpg.Record, channels: Channels) -> tuple[DeliveryError | None, datetime]:
+    """The outcome, and when it came (an address's `sent` time)."""
     try:
         if row["channel"] == st.EMAIL:
             await channels.email.send(Email(row["address"], row["subject"] or "", row["body"], row["html"]))
         else:
             await channels.sms.send(Sms(row["address"], row["body"]))
     except DeliveryError as exc:
-        return exc
+        return exc, clock.now()
     except Exception as exc:  # an adapter's bug must not lose the outcomes of the others
         log.exception("notification adapter failed")
-        return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False)
-    return None
+        return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False), clock.now()
+    return None, clock.now()
 
 
 async def deliver(
@@ -81,13 +82,12 @@ async def deliver(
     now = clock.now()
     claimed = await repo.claim_deliveries(pool, ids, now, now + timedelta(seconds=retry.claim_seconds))
     if claimed:
-        failures = await asyncio.gather(*(_send(row, channels) for row in claimed))
-        done = clock.now()
+        outcomes = await asyncio.gather(*(_send(row, channels) for row in claimed))
         statuses: list[str] = []
         errors: list[str | None] = []
         next_attempts: list[datetime] = []
         sent: list[datetime | None] = []
-        for row, failure in zip(claimed, failures, strict=True):
+        for row, (failure, done) in zip(claimed, outcomes, strict=True):
             kind = row["channel"]
             retry_at = done
             if failure is None:
@@ -103,9 +103,8 @@ async def deliver(
             errors.append(None if failure is None else str(failure)[:2000])
             next_attempts.append(retry_at)
             sent.append(done if failure is None else None)
-        await repo.record_outcomes(
-            pool, [r["id"] for r in claimed], statuses, errors, next_attempts, sent, done
-        )
+        ids_sent = [r["id"] for r in claimed]
+        await repo.record_outcomes(pool, ids_sent, statuses, errors, next_attempts, sent, clock.now())
     await _follow_up(conn, ids, clock.now())
 
 
