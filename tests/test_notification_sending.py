@@ -201,6 +201,32 @@ async def test_english_content_gets_the_english_template_with_the_senders_text(
     )
 
 
+async def test_recipient_name_is_filled_in_per_address_and_html_is_sent_as_html(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, notifier: Notifier, smtp: SmtpServer
+) -> None:
+    svc = await notifier()
+    person, person_mail = builders.national_id(), address()
+    await registry.set_contact(db, party=PERSON + person, email=person_mail, mobile=None, reserved=False)
+    await registry.set_party_name(db, party=PERSON + person, name="KARI NORDMANN")
+    org, org_mail = await org_with_email(db, name="ACME AS")
+    note = {
+        "notificationChannel": "Email",
+        "emailSubject": "Til $recipientName$",
+        "emailBody": "<p>Hei $recipientName$, fra $sendersName$</p>",
+        "emailContentType": "Html",
+        "customRecipients": [{"organizationNumber": org}],
+    }
+    await initialize(client, sender, [person], note, messageSender="Etaten")
+    await drain(svc)
+
+    [to_person] = smtp.messages(person_mail)
+    assert to_person["Subject"] == "Til Kari Nordmann"
+    assert to_person.get_content_type() == "text/html"
+    assert body_text(to_person) == "<p>Hei Kari Nordmann, fra Etaten</p>"
+    [to_org] = smtp.messages(org_mail)
+    assert to_org["Subject"] == "Til Acme As"
+
+
 async def test_the_main_email_goes_out_even_when_already_read(
     client: httpx.AsyncClient,
     sender: Sender,

@@ -1,1 +1,1 @@
-"""The notification slice: order rules at initialize (sending comes later)."""
+"""The notification slice: order rules at Initialize, and sending them by e-mail and SMS."""

@@ -70,6 +70,11 @@ async def _send(row: asyncpg.Record, channels: Channels) -> tuple[DeliveryError 
     return None, clock.now()
 
 
+# Claimed and sent a slice at a time: each slice's claim must outlive its sending, and a batch of
+# jobs can name 10,000 addresses, which a slow mail server could take minutes to accept.
+CLAIM_SLICE = 256
+
+
 async def deliver(
     conn: asyncpg.Connection,
     *,
@@ -79,33 +84,41 @@ async def deliver(
     retry: RetryPolicy,
     window: SmsWindow,
 ) -> None:
+    for start in range(0, len(ids), CLAIM_SLICE):
+        await _deliver_slice(pool, ids[start : start + CLAIM_SLICE], channels, retry, window)
+    await _follow_up(conn, ids, clock.now())
+
+
+async def _deliver_slice(
+    pool: asyncpg.Pool, ids: list[uuid.UUID], channels: Channels, retry: RetryPolicy, window: SmsWindow
+) -> None:
     now = clock.now()
     claimed = await repo.claim_deliveries(pool, ids, now, now + timedelta(seconds=retry.claim_seconds))
-    if claimed:
-        outcomes = await asyncio.gather(*(_send(row, channels) for row in claimed))
-        statuses: list[str] = []
-        errors: list[str | None] = []
-        next_attempts: list[datetime] = []
-        sent: list[datetime | None] = []
-        for row, (failure, done) in zip(claimed, outcomes, strict=True):
-            kind = row["channel"]
-            retry_at = done
-            if failure is None:
-                status = st.ACCEPTED[kind]
-            elif failure.permanent or row["attempts"] >= retry.max_attempts:
-                status = st.FAILED[kind]
-            else:
-                status = st.RETRYING[kind]
-                retry_at = done + retry.delay(row["attempts"])
-                if kind == st.SMS:
-                    retry_at = window.next(retry_at)
-            statuses.append(status)
-            errors.append(None if failure is None else str(failure)[:2000])
-            next_attempts.append(retry_at)
-            sent.append(done if failure is None else None)
-        ids_sent = [r["id"] for r in claimed]
-        await repo.record_outcomes(pool, ids_sent, statuses, errors, next_attempts, sent, clock.now())
-    await _follow_up(conn, ids, clock.now())
+    if not claimed:
+        return  # sent already, or another worker has them
+    outcomes = await asyncio.gather(*(_send(row, channels) for row in claimed))
+    statuses: list[str] = []
+    errors: list[str | None] = []
+    next_attempts: list[datetime] = []
+    sent: list[datetime | None] = []
+    for row, (failure, done) in zip(claimed, outcomes, strict=True):
+        kind = row["channel"]
+        retry_at = done
+        if failure is None:
+            status = st.ACCEPTED[kind]
+        elif failure.permanent or row["attempts"] >= retry.max_attempts:
+            status = st.FAILED[kind]
+        else:
+            status = st.RETRYING[kind]
+            retry_at = done + retry.delay(row["attempts"])
+            if kind == st.SMS:
+                retry_at = window.next(retry_at)
+        statuses.append(status)
+        errors.append(None if failure is None else str(failure)[:2000])
+        next_attempts.append(retry_at)
+        sent.append(done if failure is None else None)
+    claimed_ids = [r["id"] for r in claimed]
+    await repo.record_outcomes(pool, claimed_ids, statuses, errors, next_attempts, sent, clock.now())
 
 
 async def _follow_up(conn: asyncpg.Connection, ids: list[uuid.UUID], now: datetime) -> None:
