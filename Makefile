@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-events bench-inbox screenshots fuzz clean
+.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox screenshots fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ bench-search: $(STAMP) ## recipients' search/overview at 1 M rows; appends its s
 bench-upload: $(STAMP) ## attachments: 1 GB upload/download MB/s and server RSS; appends its section to bench/RESULTS.md
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	$(PY) bench/upload.py
+
+bench-notifications: $(STAMP) ## e-mails/s through SMTP to a local aiosmtpd server; appends to bench/RESULTS.md
+	$(PY) bench/notifications.py
 
 bench-events: $(STAMP) ## webhook event delivery per second to a local subscriber; appends to bench/RESULTS.md
 	$(PY) bench/events.py
