@@ -18,6 +18,7 @@ from correspondence.auth.tokens import DevIssuer
 from correspondence.correspondence.errors import CONFIRMATION_REQUIRED
 from correspondence.registry import repository as registry
 from correspondence.services import Services
+from correspondence.web import repository as web_repository
 from correspondence.web.texts import EN, NB, pick_language
 from tests import builders
 from tests.attachment_fixtures import drain, published_attachment
@@ -382,6 +383,23 @@ async def test_search_and_filters(
         assert bad.status_code == 400 and "From date cannot be after to date" in bad.text
 
 
+async def test_a_common_word_is_searched_by_walking_the_list(
+    browser: Browser,
+    client: httpx.AsyncClient,
+    sender: Sender,
+    services: Services,
+    dev_issuer: DevIssuer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    me = builders.national_id()
+    [hit] = await send(client, sender, services, [me], **with_content("Årsoppgave", summary="for 2025"))
+    await send(client, sender, services, [me], **with_content("Noe annet"))
+    monkeypatch.setattr(web_repository, "RARE_CONTENTS", 1)  # every word counts as common
+    async with browser(dev_issuer.mint(scope=READ, pid=me)) as b:
+        page = (await b.get("/inbox?q=%C3%A5rsoppg+2025")).text
+    assert row_ids(page) == [hit] and "1 messages" in page
+
+
 async def test_the_inbox_pages_by_keyset_both_ways(
     browser: Browser, client: httpx.AsyncClient, sender: Sender, services: Services, dev_issuer: DevIssuer
 ) -> None:
@@ -486,6 +504,10 @@ async def test_the_sent_view_shows_each_recipients_status_and_notifications(
         item = (await owner.get(f"/sent/{ids[0]}")).text
         assert item.count('data-testid="order-row"') == 1 and "reader@example.no" in item
         assert "Fetched" in item and "Read" in item and "Published" in item
+        deliveries = item[item.index('id="deliveries"') : item.index('id="events"')]
+        assert deliveries.count('data-testid="delivery-row"') == 1 and "reader@example.no" in deliveries
+        events = item[item.index('id="events"') :]
+        assert "no.altinn.correspondence.correspondencepublished" in events
     async with browser(dev_issuer.mint(scope="altinn:correspondence.write", org=builders.org_number())) as b:
         assert (await b.get(f"/sent/{ids[0]}")).status_code == 403
         assert (await b.get(f"/sent?resource={sender.resource_id}")).status_code == 403

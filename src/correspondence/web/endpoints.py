@@ -28,10 +28,11 @@ from correspondence.correspondence.use_cases.confirm import confirm
 from correspondence.correspondence.use_cases.mark_as_read import mark_as_read
 from correspondence.correspondence.use_cases.purge import purge
 from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
+from correspondence.events import repository as events_repo
 from correspondence.kit.errors import ApiError
 from correspondence.kit.text import is_national_identity_number, is_valid_org_number
+from correspondence.notification import repository as notification_repo
 from correspondence.web import pages, static
-from correspondence.web import repository as repo
 from correspondence.web.pages import Context, Flash, SignInRequired, WebError
 from correspondence.web.session import (
     FLASH_COOKIE,
@@ -336,5 +337,6 @@ async def sent_item(cid: str, ctx: Ctx) -> Response:
     pool = ctx.svc.pool
     access = await resolve(pool, caller, correspondence_id, allow=("sender",))
     details = await get_details(pool=pool, caller=caller, correspondence_id=correspondence_id)
-    orders = await repo.notification_orders(pool, correspondence_id)
-    return await pages.sent_item(ctx, access.row, details, orders)
+    orders, deliveries = await notification_repo.orders_with_deliveries(pool, correspondence_id)
+    events = await events_repo.events_of_correspondence(pool, correspondence_id)
+    return await pages.sent_item(ctx, access.row, details, orders, deliveries, events)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -283,7 +283,15 @@ async def inbox(ctx: Context) -> Response:
     q = ctx.request.query_params
     before = repo.Cursor.decode(q.get("before"))
     after = None if before else repo.Cursor.decode(q.get("after"))
-    rows = await repo.inbox_page(pool, party, f, before=before, after=after, limit=PAGE_SIZE + 1)
+    async with pool.acquire() as conn, conn.transaction(readonly=True):
+        await repo.plan_per_query(conn)
+        if f.text is not None:
+            matching = await repo.matching_contents(conn, f.text)
+            if matching is not None:
+                f = replace(f, content_ids=matching)
+        rows = await repo.inbox_page(conn, party, f, before=before, after=after, limit=PAGE_SIZE + 1)
+        total = await repo.inbox_count(conn, party, f)
+        resources = await repo.inbox_resources(conn, party)
     more = len(rows) > PAGE_SIZE
     if after is not None:
         rows = rows[1:] if more else rows
@@ -291,8 +299,6 @@ async def inbox(ctx: Context) -> Response:
     else:
         rows = rows[:PAGE_SIZE]
         has_newer, has_older = before is not None, more
-    total = await repo.inbox_count(pool, party, f)
-    resources = await repo.inbox_resources(pool, party)
     delegations = await repo.delegations_of(pool, PERSON_URN + caller.pid) if caller.pid else []
     name = None
     if any(RECIPIENT_NAME in r["message_title"] + r["message_summary"] for r in rows):
@@ -392,7 +398,9 @@ async def sent(ctx: Context) -> Response:
     before = repo.Cursor.decode(ctx.request.query_params.get("before"))
     rows: list[asyncpg.Record] = []
     if chosen is not None:
-        rows = await repo.sent_page(pool, caller.org, chosen, before=before, limit=PAGE_SIZE + 1)
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            await repo.plan_per_query(conn)
+            rows = await repo.sent_page(conn, caller.org, chosen, before=before, limit=PAGE_SIZE + 1)
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     older = None
@@ -426,7 +434,12 @@ def _sent_item(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def sent_item(
-    ctx: Context, row: asyncpg.Record, details: dict[str, Any], orders: list[asyncpg.Record]
+    ctx: Context,
+    row: asyncpg.Record,
+    details: dict[str, Any],
+    orders: list[asyncpg.Record],
+    deliveries: list[asyncpg.Record],
+    events: list[asyncpg.Record],
 ) -> Response:
     by_id = {n["id"]: n for n in details["notifications"]}
     order_views = [
@@ -449,6 +462,24 @@ async def sent_item(
         d=details,
         recipient_name=await repo.party_name(ctx.svc.pool, row["recipient"]),
         orders=order_views,
-        deliveries=None,  # migration 0006 (delivery tracking) has not landed: see sent_item.html
-        events=None,  # migration 0005 (events outbox) has not landed: see sent_item.html
+        deliveries=[
+            {
+                "channel": d["channel"],
+                "address": d["address"],
+                "status": d["status"],
+                "error": d["last_error"],
+                "at": d["updated"],
+            }
+            for d in deliveries
+        ],
+        events=[
+            {
+                "type": e["type"],
+                "at": e["time"],
+                "subscribers": e["deliveries"],
+                "delivered": e["delivered"],
+                "failed": e["failed"],
+            }
+            for e in events
+        ],
     )
