@@ -49,7 +49,7 @@ def _header_text(value: str) -> str:
     chunk = b""
     for char in text:
         encoded = char.encode()
-        if len(chunk) + len(encoded) > 45:  # 45 bytes → 60 base64 characters + 12 of framing
+        if len(chunk) + len(encoded) > 42:  # 56 base64 characters + 12 of framing, after "Subject: " ≤ 78
             words.append(chunk.decode())
             chunk = b""
         chunk += encoded
