@@ -3,6 +3,9 @@ process: `python tests/smtp_server.py LOG_FILE` prints `READY <port>` once it li
 127.0.0.1, then appends one JSON line per accepted message (`{"kind": "message", "to", "from",
 "data"}`) and per refused recipient (`{"kind": "refused", "to", "code"}`) to LOG_FILE.
 
+Options: `--starttls CERT KEY` offers STARTTLS and requires it; `--tls CERT KEY` speaks TLS from
+the first byte (implicit TLS); `--auth USER PASSWORD` requires AUTH (after STARTTLS).
+
 How it answers depends on the recipient's local part, so each test picks a behaviour by address:
 `fail451-…` is refused with 451 (transient) every time, `fail550-…` with 550 (permanent), and
 `flakyN-…` with 451 for its first N attempts, then accepted.
@@ -10,14 +13,15 @@ How it answers depends on the recipient's local part, so each test picks a behav
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
 import re
-import sys
+import ssl
 from typing import IO, Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 _FLAKY = re.compile(r"^flaky(\d+)-")
 
@@ -59,13 +63,44 @@ class Recorder:
         return "250 Message accepted for delivery"
 
 
-async def main(path: str) -> None:
-    with open(path, "a", encoding="utf-8") as log:
-        recorder = Recorder(log, flush="--no-flush" not in sys.argv)
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: SMTP(recorder, hostname="smtp.test", enable_SMTPUTF8=True), "127.0.0.1", 0
+def _context(cert: str, key: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+def _authenticator(user: str, password: str) -> Any:
+    def check(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
         )
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+    return check
+
+
+async def main(args: argparse.Namespace) -> None:
+    with open(args.log, "a", encoding="utf-8") as log:
+        recorder = Recorder(log, flush=not args.no_flush)
+        starttls = _context(*args.starttls) if args.starttls else None
+        implicit = _context(*args.tls) if args.tls else None
+        auth: dict[str, Any] = {}
+        if args.auth:
+            auth = {"auth_required": True, "authenticator": _authenticator(*args.auth)}
+
+        def session() -> SMTP:
+            return SMTP(
+                recorder,
+                hostname="smtp.test",
+                enable_SMTPUTF8=True,
+                tls_context=starttls,
+                require_starttls=starttls is not None,
+                **auth,
+            )
+
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(session, "127.0.0.1", 0, ssl=implicit)
         port = server.sockets[0].getsockname()[1]
         print(f"READY {port}", flush=True)
         try:
@@ -75,5 +110,11 @@ async def main(path: str) -> None:
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("log")
+    parser.add_argument("--no-flush", action="store_true")
+    parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    parser.add_argument("--auth", nargs=2, metavar=("USER", "PASSWORD"))
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main(sys.argv[1]))
+        asyncio.run(main(parser.parse_args()))

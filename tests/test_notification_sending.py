@@ -30,6 +30,7 @@ from tests.notification_servers import (
     GatewayReceiver,
     SmtpServer,
     body_text,
+    self_signed_certificate,
     start_gateway,
     start_smtp_server,
 )
@@ -570,6 +571,48 @@ async def test_an_unreachable_smtp_server_is_retried_then_failed(
     await drain(svc)
     email = order(await details(client, sender, cid))["notificationStatusDetails"]["email"]
     assert email["sendStatus"]["status"] == "Email_Failed"
+
+
+async def test_starttls_with_credentials_and_implicit_tls(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, notifier: Notifier, tmp_path: Path
+) -> None:
+    """The TLS modes and SMTP AUTH against servers that require them; a wrong password is an
+    operator's mistake, so it is retried rather than failed."""
+    cert, key = self_signed_certificate(tmp_path)
+    strict = start_smtp_server(
+        tmp_path / "starttls.jsonl", "--starttls", cert, key, "--auth", "mailer", "s3cret"
+    )
+    implicit = start_smtp_server(tmp_path / "tls.jsonl", "--tls", cert, key)
+    try:
+        tls = {"smtp_validate_certs": False, "smtp_username": "mailer"}
+        good = await notifier(
+            smtp_port=strict.port, smtp_tls="starttls", smtp_password=SecretStr("s3cret"), **tls
+        )
+        wrong = await notifier(
+            smtp_port=strict.port, smtp_tls="starttls", smtp_password=SecretStr("wrong"), **tls
+        )
+        wrapped = await notifier(smtp_port=implicit.port, smtp_tls="tls", smtp_validate_certs=False)
+        for svc, server, kind in (
+            (good, strict, "good"),
+            (wrong, strict, "wrong"),
+            (wrapped, implicit, "tls"),
+        ):
+            org, mail = await org_with_email(db)
+            [item] = await initialize(client, sender, [f"0192:{org}"], generic())
+            await drain(svc)
+            email = order(await details(client, sender, item["correspondenceId"]))[
+                "notificationStatusDetails"
+            ]["email"]
+            if kind == "wrong":
+                assert server.messages(mail) == []
+                assert email["sendStatus"]["status"] == "Email_Failed_TransientError"
+                assert "authentication" in email["sendStatus"]["description"]
+            else:
+                assert len(server.messages(mail)) == 1, kind
+                assert email["sendStatus"]["status"] == "Email_Succeeded"
+    finally:
+        strict.stop()
+        implicit.stop()
 
 
 async def test_a_worker_that_died_while_sending_never_sends_again(
