@@ -175,4 +175,3 @@ async def get_content(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
     await _record_fetch(pool, access, debounce=True, read=True)
     content = await _content(pool, access.row, published=False)
     return str(content["messageBody"])
-
