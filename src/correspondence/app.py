@@ -24,6 +24,7 @@ from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
 from correspondence.correspondence import jobs as correspondence_jobs
 from correspondence.correspondence import schemas
+from correspondence.correspondence.endpoints import resolve_fast
 from correspondence.correspondence.endpoints import router as correspondence_router
 from correspondence.events import jobs as events_jobs
 from correspondence.events.endpoints import router as events_router
@@ -35,8 +36,10 @@ from correspondence.kit.errors import (
     PlainError,
     ValidationProblem,
     problem_response,
+    render_error,
     validation_response,
 )
+from correspondence.kit.fastpath import FastRoutes
 from correspondence.kit.jobs import Worker
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
@@ -115,6 +118,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(events_router)
     app.include_router(metrics_router)
     _install_error_handlers(app)
+    # Added first = inside RequestContext, so the hot routes get the trace id, log line and headers.
+    app.add_middleware(FastRoutes, resolvers=[resolve_fast])
     app.add_middleware(RequestContext, log_requests=settings.access_log)
 
     def openapi() -> dict[str, Any]:
@@ -139,17 +144,13 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
 
 
 def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> Response:
-        return problem_response(exc.status, exc.message, trace_id_var.get(), exc.code)
+    async def _error_value(request: Request, exc: Exception) -> Response:
+        rendered = render_error(exc, trace_id_var.get())
+        assert rendered is not None  # registered only for the error values render_error knows
+        return rendered
 
-    @app.exception_handler(PlainError)
-    async def _plain_error(request: Request, exc: PlainError) -> Response:
-        return problem_response(exc.status, exc.detail, trace_id_var.get(), headers=exc.headers)
-
-    @app.exception_handler(ValidationProblem)
-    async def _validation_problem(request: Request, exc: ValidationProblem) -> Response:
-        return validation_response(exc, trace_id_var.get())
+    for error_type in (ApiError, PlainError, ValidationProblem):
+        app.add_exception_handler(error_type, _error_value)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> Response:

@@ -1,4 +1,6 @@
-"""FastAPI dependencies: who is calling, and may they act as a sender."""
+"""FastAPI dependencies: who is calling, and may they act as a sender.
+
+The checks are plain functions too, so that kit/fastpath's hot routes apply exactly the same ones."""
 
 from __future__ import annotations
 
@@ -23,12 +25,12 @@ async def services(request: Request) -> Services:
     return _services(request)
 
 
-async def current_caller(request: Request) -> Caller:
-    header = request.headers.get("authorization")
+async def caller_from_header(svc: Services, header: str | None) -> Caller:
+    """The caller named by an `Authorization: Bearer` header; 401 without a valid token."""
     if not header or not header[:7].lower() == "bearer " or not header[7:].strip():
         raise PlainError(401, "A bearer token is required.", {"WWW-Authenticate": "Bearer"})
     try:
-        return await _services(request).validator.validate(header[7:].strip())
+        return await svc.validator.validate(header[7:].strip())
     except InvalidToken as exc:
         raise PlainError(
             401,
@@ -37,23 +39,39 @@ async def current_caller(request: Request) -> Caller:
         ) from exc
 
 
-async def require_sender(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+def check_sender(caller: Caller) -> Caller:
     if not caller.is_sender:
         needed = scopes.WRITE if caller.kind == "altinn" else f"{scopes.SERVICE_OWNER} and {scopes.WRITE}"
         raise PlainError(403, f"The token must carry the scope {needed}.")
     return caller
 
 
-async def require_sender_or_recipient(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+def check_sender_or_recipient(caller: Caller) -> Caller:
     if caller.is_sender or scopes.READ in caller.scopes:
         return caller
     raise PlainError(403, f"The token must carry the scope {scopes.WRITE} or {scopes.READ}.")
 
 
-async def require_recipient(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+def check_recipient(caller: Caller) -> Caller:
     if scopes.READ in caller.scopes:
         return caller
     raise PlainError(403, f"The token must carry the scope {scopes.READ}.")
+
+
+async def current_caller(request: Request) -> Caller:
+    return await caller_from_header(_services(request), request.headers.get("authorization"))
+
+
+async def require_sender(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    return check_sender(caller)
+
+
+async def require_sender_or_recipient(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    return check_sender_or_recipient(caller)
+
+
+async def require_recipient(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    return check_recipient(caller)
 
 
 Sender = Annotated[Caller, Depends(require_sender)]

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic_core import PydanticCustomError
 
-from correspondence.auth.dependencies import Recipient, Sender, SenderOrRecipient, ServicesDep
+from correspondence.auth.caller import Caller
+from correspondence.auth.dependencies import (
+    Recipient,
+    Sender,
+    SenderOrRecipient,
+    ServicesDep,
+    caller_from_header,
+    check_sender,
+    check_sender_or_recipient,
+)
 from correspondence.correspondence.schemas import (
     STATUS_NAMES,
     CorrespondenceDetailsExt,
@@ -32,7 +42,9 @@ from correspondence.correspondence.use_cases.purge import purge
 from correspondence.correspondence.use_cases.search import SearchQuery, search_correspondences
 from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
 from correspondence.kit.errors import FieldError, ValidationProblem
-from correspondence.kit.http import read_json_body
+from correspondence.kit.fastpath import Handler, body_chunks, header
+from correspondence.kit.http import read_json, read_json_body
+from correspondence.kit.middleware import Receive, Scope
 from correspondence.kit.text import (
     ORG_URN,
     PERSON_URN,
@@ -42,6 +54,7 @@ from correspondence.kit.text import (
 from correspondence.kit.wire import NUL_MESSAGE, enum_parser, parse_json
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
+from correspondence.services import Services
 
 router = APIRouter(prefix="/correspondence/api/v1", tags=["Correspondence"])
 
@@ -67,7 +80,10 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 )
 async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Response:
     """Initialize one correspondence per recipient (up to 500)."""
-    raw = await read_json_body(request, svc.settings.max_body_bytes)
+    return await _initialize(svc, caller, await read_json_body(request, svc.settings.max_body_bytes))
+
+
+async def _initialize(svc: Services, caller: Caller, raw: bytes) -> Response:
     body = parse_json(InitializeCorrespondencesExt, raw)
     try:
         result = await initialize_correspondences(
@@ -92,7 +108,11 @@ async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Resp
 )
 async def overview(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep) -> Response:
     """Overview of one correspondence."""
-    return _json(await get_overview(pool=svc.pool, caller=caller, correspondence_id=correspondenceId))
+    return await _overview(svc, caller, correspondenceId)
+
+
+async def _overview(svc: Services, caller: Caller, cid: uuid.UUID) -> Response:
+    return _json(await get_overview(pool=svc.pool, caller=caller, correspondence_id=cid))
 
 
 @router.get(
@@ -220,21 +240,86 @@ async def search(
     idempotentKey: Annotated[str | None, Query(json_schema_extra=_documented_as(_UUID))] = None,
 ) -> Response:
     """Find correspondences, newest first, one page at a time."""
-    parsed_role = _enum_param("role", role, _ROLE)
-    parsed_status = _enum_param("status", status, _STATUS)
-    query = SearchQuery(
+    given = {
+        "resourceId": resourceId,
+        "offset": offset,
+        "limit": limit,
+        "from": from_,
+        "to": to,
+        "status": status,
+        "role": role,
+        "onBehalfOf": onBehalfOf,
+        "sendersReference": sendersReference,
+        "idempotentKey": idempotentKey,
+    }
+    return await _search(svc, caller, {k: v for k, v in given.items() if v is not None})
+
+
+def _search_query(params: Mapping[str, str]) -> SearchQuery:
+    """The search parameters as given in the query string (absent ones missing from `params`)."""
+    parsed_role = _enum_param("role", params.get("role"), _ROLE)
+    parsed_status = _enum_param("status", params.get("status"), _STATUS)
+    resource_id = params.get("resourceId")
+    senders_reference = params.get("sendersReference")
+    idempotent_key = params.get("idempotentKey")
+    return SearchQuery(
         role=parsed_role.name if parsed_role else "RecipientAndSender",
-        resource_id=strip_resource_prefix(_text_param("resourceId", resourceId)) if resourceId else None,
-        from_time=_time_param("from", from_),
-        to_time=_time_param("to", to),
+        resource_id=strip_resource_prefix(_text_param("resourceId", resource_id)) if resource_id else None,
+        from_time=_time_param("from", params.get("from")),
+        to_time=_time_param("to", params.get("to")),
         status=STATUS_NAMES.index(parsed_status.name) if parsed_status else None,
-        on_behalf_of=_party_param(onBehalfOf),
-        offset=_int_param("offset", offset) or 0,
-        limit=_int_param("limit", limit) or 0,
-        senders_reference=_text_param("sendersReference", sendersReference) if sendersReference else None,
-        idempotent_key=_uuid_param("idempotentKey", idempotentKey) if idempotentKey else None,
+        on_behalf_of=_party_param(params.get("onBehalfOf")),
+        offset=_int_param("offset", params.get("offset")) or 0,
+        limit=_int_param("limit", params.get("limit")) or 0,
+        senders_reference=_text_param("sendersReference", senders_reference) if senders_reference else None,
+        idempotent_key=_uuid_param("idempotentKey", idempotent_key) if idempotent_key else None,
     )
+
+
+async def _search(svc: Services, caller: Caller, params: Mapping[str, str]) -> Response:
+    query = _search_query(params)
     return _json(await search_correspondences(pool=svc.pool, caller=caller, query=query))
+
+
+# --- the hot routes, served by kit/fastpath without FastAPI's routing (same checks and code) ------
+
+_BASE = "/correspondence/api/v1/correspondence"
+_HEX_UUID = r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
+_ONE = re.compile(rf"/correspondence/api/v1/correspondence/({_HEX_UUID})\Z")
+
+
+async def _fast_initialize(svc: Services, scope: Scope, receive: Receive) -> Response:
+    caller = check_sender(await caller_from_header(svc, header(scope, b"authorization")))
+    raw = await read_json(
+        header(scope, b"content-type") or "",
+        header(scope, b"content-length"),
+        body_chunks(receive),
+        svc.settings.max_body_bytes,
+    )
+    return await _initialize(svc, caller, raw)
+
+
+async def _fast_search(svc: Services, scope: Scope, receive: Receive) -> Response:
+    caller = check_sender_or_recipient(await caller_from_header(svc, header(scope, b"authorization")))
+    # As Starlette reads a query string: latin-1, blank values kept, the last of repeated names wins.
+    params = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+    return await _search(svc, caller, params)
+
+
+async def _fast_overview(svc: Services, scope: Scope, receive: Receive) -> Response:
+    caller = check_sender_or_recipient(await caller_from_header(svc, header(scope, b"authorization")))
+    match = _ONE.match(scope["path"])
+    assert match is not None
+    return await _overview(svc, caller, uuid.UUID(match.group(1)))
+
+
+def resolve_fast(method: str, path: str) -> Handler | None:
+    """The fast handler for a request, or None to let FastAPI serve it."""
+    if path == _BASE:
+        return _fast_initialize if method == "POST" else _fast_search if method == "GET" else None
+    if method == "GET" and len(path) == len(_BASE) + 37 and _ONE.match(path):
+        return _fast_overview
+    return None
 
 
 @router.get(

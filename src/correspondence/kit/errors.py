@@ -146,3 +146,16 @@ def validation_response(problem: ValidationProblem, trace_id: str) -> Response:
         "errors": grouped,
     }
     return Response(orjson.dumps(body), status_code=400, media_type=PROBLEM_JSON)
+
+
+def render_error(exc: BaseException, trace_id: str) -> Response | None:
+    """The answer for an error value (ApiError, PlainError, ValidationProblem); None for anything
+    else, which is a bug and answered 500 by the caller. One place for the app's exception
+    handlers and kit/fastpath."""
+    if isinstance(exc, ApiError):
+        return problem_response(exc.status, exc.message, trace_id, exc.code)
+    if isinstance(exc, PlainError):
+        return problem_response(exc.status, exc.detail, trace_id, headers=exc.headers)
+    if isinstance(exc, ValidationProblem):
+        return validation_response(exc, trace_id)
+    return None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from starlette.requests import Request
 
 from correspondence.kit.errors import PlainError
@@ -13,20 +15,29 @@ def media_type(request: Request) -> str:
 
 async def read_json_body(request: Request, limit: int) -> bytes:
     """The whole JSON body, refused with 415 for another media type and 413 above `limit`."""
-    media = media_type(request)
+    headers = request.headers
+    return await read_json(
+        headers.get("content-type", ""), headers.get("content-length"), request.stream(), limit
+    )
+
+
+async def read_json(
+    content_type: str, content_length: str | None, chunks: AsyncIterator[bytes], limit: int
+) -> bytes:
+    """As read_json_body, from the raw header values and body chunks (also used by kit/fastpath)."""
+    media = content_type.split(";", 1)[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
         raise PlainError(415, "The request body must be application/json.")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
         raise PlainError(413, f"The request body is larger than {limit} bytes.")
-    chunks: list[bytes] = []
+    parts: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         size += len(chunk)
         if size > limit:
             raise PlainError(413, f"The request body is larger than {limit} bytes.")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+        parts.append(chunk)
+    body = b"".join(parts)
     if not body:
         raise PlainError(400, "A non-empty request body is required.")
     return body
