@@ -370,3 +370,16 @@ def machine() -> dict[str, str]:
         "wrk": wrk_version,
         "commit": commit,
     }
+
+
+def replace_section(results: Path, begin: str, end: str, section: str) -> None:
+    """Re-read RESULTS.md now (other scripts write it too) and replace the section between the
+    markers with `section` (which carries them), or append it; the rest is left alone."""
+    text = results.read_text(encoding="utf-8") if results.exists() else ""
+    if begin in text and end in text:
+        before, rest = text.split(begin, 1)
+        after = rest.split(end, 1)[1].lstrip("\n")
+        text = before + section + ("\n" + after if after else "")
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    results.write_text(text, encoding="utf-8")

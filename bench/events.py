@@ -32,7 +32,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from common import OUT, EmbeddedPostgres, cpu_delta, cpu_snapshot, db_url, log, machine
+from common import OUT, EmbeddedPostgres, cpu_delta, cpu_snapshot, db_url, log, machine, replace_section
 
 from correspondence.adapters.webhooks import HttpWebhookSender
 from correspondence.events import signing
@@ -194,14 +194,7 @@ def report(phases: list[Phase], n: int, argv: list[str], info: dict[str, str], w
 
 
 def write_section(section: str) -> None:
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    RESULTS.write_text(text, encoding="utf-8")
+    replace_section(RESULTS, BEGIN, END, section)
 
 
 def main() -> None:

@@ -48,6 +48,7 @@ from common import (
     db_url,
     log,
     national_ids,
+    replace_section,
     start_server,
     stop_server,
     venv_bin,
@@ -373,15 +374,7 @@ def write_results(
     for label, plan in plans.items():
         lines += [f"*{label}*", "", "```", plan, "```", ""]
     lines.append(SECTION_END)
-    section = "\n".join(lines) + "\n"
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if SECTION_BEGIN in text and SECTION_END in text:
-        before, rest = text.split(SECTION_BEGIN, 1)
-        after = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    RESULTS.write_text(text, encoding="utf-8")
+    replace_section(RESULTS, SECTION_BEGIN, SECTION_END, "\n".join(lines) + "\n")
     log(f"wrote {RESULTS.relative_to(ROOT)}")
 
 

@@ -47,6 +47,7 @@ from common import (
     child_env,
     db_url,
     log,
+    replace_section,
     venv_bin,
 )
 
@@ -325,14 +326,7 @@ def section(runs: list[Run], args: argparse.Namespace) -> str:
 
 
 def write_section(text: str) -> None:
-    """Re-read RESULTS.md now (others write it too) and replace our section, or append it."""
-    current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        current = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(current, encoding="utf-8")
+    replace_section(RESULTS, BEGIN, END, text)
 
 
 def main() -> None:

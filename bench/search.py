@@ -57,6 +57,7 @@ from common import (
     machine,
     national_ids,
     own_cpu,
+    replace_section,
     run_wrk,
     show_settings,
     start_server,
@@ -804,14 +805,7 @@ def write_section(text_for: Any) -> None:
     previous = ""
     if ANALYSIS_BEGIN in current and ANALYSIS_END in current:
         previous = current.split(ANALYSIS_BEGIN, 1)[1].split(ANALYSIS_END, 1)[0].strip("\n")
-    text: str = text_for(previous)
-    if SECTION_BEGIN in current and SECTION_END in current:
-        head, rest = current.split(SECTION_BEGIN, 1)
-        tail = rest.split(SECTION_END, 1)[1].lstrip("\n")
-        updated = head + text + ("\n" + tail if tail else "")
-    else:
-        updated = current.rstrip("\n") + ("\n\n" if current else "") + text
-    RESULTS.write_text(updated, encoding="utf-8")
+    replace_section(RESULTS, SECTION_BEGIN, SECTION_END, text_for(previous))
 
 
 # --- main -------------------------------------------------------------------------------------------

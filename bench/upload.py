@@ -38,6 +38,9 @@ from typing import Any
 import httpx
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import replace_section
+
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 OUT = BENCH / "out" / "upload"
@@ -404,14 +407,7 @@ def report(
 
 def write_section(section: str) -> None:
     """Replace this script's section of RESULTS.md, or append it; the rest is left alone."""
-    text = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
-    if BEGIN in text and END in text:
-        before, rest = text.split(BEGIN, 1)
-        after = rest.split(END, 1)[1].lstrip("\n")
-        text = before + section + ("\n" + after if after else "")
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    RESULTS.write_text(text, encoding="utf-8")
+    replace_section(RESULTS, BEGIN, END, section)
 
 
 def main() -> None:
