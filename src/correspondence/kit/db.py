@@ -76,18 +76,59 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     """Skip asyncpg's reset query on release: we keep no per-connection state."""
 
 
+class FairPool(asyncpg.Pool):  # type: ignore[misc]
+    """asyncpg's pool, handing connections out in arrival order.
+
+    asyncpg waits for a free connection on an asyncio.Queue, where a request that arrives just as a
+    connection comes back takes it before the ones already waiting (which queue again at the back).
+    With more requests in flight than connections that starves some requests: search pages at 1 M
+    rows answered p50 2.2 ms but p99 118 ms. A FIFO semaphore in front of the queue serves
+    requests in the order they asked."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turns = asyncio.Semaphore(kwargs["max_size"])
+        self._held: set[int] = set()  # ids of the connections handed out through a turn
+
+    async def _acquire(self, timeout: float | None) -> Any:
+        if timeout is None:
+            await self._turns.acquire()
+        else:
+            await asyncio.wait_for(self._turns.acquire(), timeout)
+        try:
+            connection = await super()._acquire(timeout)
+        except BaseException:
+            self._turns.release()
+            raise
+        self._held.add(id(connection))
+        return connection
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
+        try:
+            await super().release(connection, timeout=timeout)
+        finally:
+            if id(connection) in self._held:  # a foreign or repeated release gives no turn back
+                self._held.discard(id(connection))
+                self._turns.release()
+
+
 async def create_pool(url: str, size: int) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+    pool = FairPool(
         url,
         min_size=1,
         max_size=size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         reset=_no_reset,
         # Plan each big statement once: planning the Initialize CTE costs more than running it,
         # and a custom plan at 500 recipients would hash the whole contact registry.
         server_settings={"plan_cache_mode": "force_generic_plan"},
         command_timeout=60,
     )
-    assert pool is not None
+    await pool
     return pool
 
 
