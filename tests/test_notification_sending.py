@@ -178,6 +178,21 @@ async def test_main_email_arrives_at_publish_in_norwegian(
     assert "correspondencenotificationdelivered" in await events_for(db, [item["correspondenceId"]])
 
 
+async def test_parties_without_a_registered_name_are_named_by_their_number(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, notifier: Notifier, smtp: SmtpServer
+) -> None:
+    svc = await notifier()
+    org, mail = await org_with_email(db)  # neither the sender nor the recipient has a name
+    await initialize(client, sender, [f"0192:{org}"], generic())
+    await drain(svc)
+
+    [message] = smtp.messages(mail)
+    assert body_text(message) == (
+        f"Hei. {org} har mottatt en ny melding fra {sender.org}. "
+        "Logg deg inn i Altinn for å se denne meldingen."
+    )
+
+
 async def test_english_content_gets_the_english_template_with_the_senders_text(
     client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, notifier: Notifier, smtp: SmtpServer
 ) -> None:

@@ -66,6 +66,7 @@ def order_texts(request: dict[str, Any], *, template: int, language: str, remind
 def correspondence_tokens(
     *,
     message_sender: str | None,
+    sender: str,
     sender_name: str | None,
     recipient: str,
     recipient_name: str | None,
@@ -73,12 +74,13 @@ def correspondence_tokens(
     resource_id: str,
     message_title: str,
 ) -> dict[str, str]:
-    """Tokens that are the same for every address of an order. `$sendersName$` is dropped when
-    nothing is known; the recipient's name falls back to its number."""
+    """Tokens that are the same for every address of an order. Names come from the party
+    registry; where it has none, the organisation or person number stands in (the reference's
+    Register always knows a name, our local registry may not: "fra ." read badly)."""
     return {
         "$sendersName$": message_sender.strip()
         if message_sender and message_sender.strip()
-        else title_case(sender_name or ""),
+        else (title_case(sender_name) if sender_name else sender.rsplit(":", 1)[-1]),
         "$correspondenceRecipientName$": title_case(recipient_name)
         if recipient_name
         else recipient.rsplit(":", 1)[-1],

@@ -148,6 +148,7 @@ def plan_order(
     ).replace(
         correspondence_tokens(
             message_sender=row["message_sender"],
+            sender=row["sender"],
             sender_name=row["sender_name"],
             recipient=row["recipient"],
             recipient_name=row["recipient_name"],
