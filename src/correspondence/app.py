@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from enum import Enum
 from typing import Any
 
@@ -40,6 +41,7 @@ from correspondence.kit.errors import (
     validation_response,
 )
 from correspondence.kit.fastpath import FastRoutes
+from correspondence.kit.housekeeping import Housekeeping
 from correspondence.kit.jobs import Worker
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
@@ -72,6 +74,14 @@ def build_worker(services: Services) -> Worker:
     notification_jobs.register(worker, services)
     attachment_jobs.register(worker, services)
     events_jobs.register(worker, services)
+    worker.add_poller(
+        "housekeeping",
+        Housekeeping(
+            services.pool,
+            keep_jobs=timedelta(hours=s.job_retention_hours),
+            keep_outbox=timedelta(hours=s.outbox_retention_hours),
+        ),
+    )
     return worker
 
 

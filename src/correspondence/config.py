@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(100, ge=1, le=10000)
     job_lease_seconds: float = Field(60.0, gt=0)
     job_max_attempts: int = Field(10, ge=1)
+    # Housekeeping: finished jobs and expanded outbox rows are deleted after these many hours.
+    job_retention_hours: float = Field(168.0, ge=0)
+    outbox_retention_hours: float = Field(24.0, ge=0)
 
     reminder_delay_days: int = Field(7, ge=0)
 
