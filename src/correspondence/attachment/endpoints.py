@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.requests import ClientDisconnect
@@ -34,7 +33,7 @@ from correspondence.attachment.use_cases.view import get_details, get_overview
 from correspondence.auth.dependencies import Recipient, Sender, ServicesDep
 from correspondence.correspondence.schemas import InitializeCorrespondencesResponseExt
 from correspondence.kit.errors import PlainError
-from correspondence.kit.http import media_type, read_json_body
+from correspondence.kit.http import json_response, media_type, read_json_body
 from correspondence.kit.multipart import boundary_of
 from correspondence.kit.wire import parse_json
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
@@ -42,16 +41,11 @@ from correspondence.notification.rules import InvalidTemplate
 
 router = APIRouter(prefix="/correspondence/api/v1")
 
-JSON = "application/json; charset=utf-8"
 _OVERVIEW: dict[int | str, dict[str, Any]] = {200: {"model": AttachmentOverviewExt}}
 _FILE: dict[int | str, dict[str, Any]] = {
     200: {"description": "The file", "content": {"application/octet-stream": {}}},
     206: {"description": "Part of the file"},
 }
-
-
-def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
@@ -120,7 +114,7 @@ async def initialize(request: Request, caller: Sender, svc: ServicesDep) -> Resp
         request=body,
         min_expiration_days=svc.settings.min_attachment_expiration_days,
     )
-    return _json(str(attachment_id))
+    return json_response(str(attachment_id))
 
 
 @router.post(
@@ -151,13 +145,13 @@ async def upload(attachmentId: uuid.UUID, request: Request, caller: Sender, svc:
         idle_seconds=svc.settings.upload_idle_timeout_seconds,
     )
     svc.wake_worker()
-    return _json(body)
+    return json_response(body)
 
 
 @router.get("/attachment/{attachmentId}", tags=["Attachment"], response_model=None, responses=_OVERVIEW)
 async def overview(attachmentId: uuid.UUID, caller: Sender, svc: ServicesDep) -> Response:
     """The attachment and its current status."""
-    return _json(await get_overview(pool=svc.pool, caller=caller, attachment_id=attachmentId))
+    return json_response(await get_overview(pool=svc.pool, caller=caller, attachment_id=attachmentId))
 
 
 @router.get(
@@ -168,7 +162,7 @@ async def overview(attachmentId: uuid.UUID, caller: Sender, svc: ServicesDep) ->
 )
 async def details(attachmentId: uuid.UUID, caller: Sender, svc: ServicesDep) -> Response:
     """The attachment with its status history."""
-    return _json(await get_details(pool=svc.pool, caller=caller, attachment_id=attachmentId))
+    return json_response(await get_details(pool=svc.pool, caller=caller, attachment_id=attachmentId))
 
 
 @router.delete(
@@ -271,8 +265,8 @@ async def initialize_with_files(request: Request, caller: Sender, svc: ServicesD
             idle_seconds=settings.upload_idle_timeout_seconds,
         )
     except InvalidTemplate:
-        return _json(INVALID_TEMPLATE_TEXT, status=400)
+        return json_response(INVALID_TEMPLATE_TEXT, status=400)
     if result.created:
         svc.wake_worker()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return _json(result.body, headers=headers)
+    return json_response(result.body, headers=headers)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic_core import PydanticCustomError
@@ -43,7 +42,7 @@ from correspondence.correspondence.use_cases.search import SearchQuery, search_c
 from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
 from correspondence.kit.errors import FieldError, ValidationProblem
 from correspondence.kit.fastpath import Handler, body_chunks, header
-from correspondence.kit.http import read_json, read_json_body
+from correspondence.kit.http import json_response, read_json, read_json_body
 from correspondence.kit.middleware import Receive, Scope
 from correspondence.kit.text import (
     ORG_URN,
@@ -57,12 +56,6 @@ from correspondence.notification.rules import InvalidTemplate
 from correspondence.services import Services
 
 router = APIRouter(prefix="/correspondence/api/v1", tags=["Correspondence"])
-
-JSON = "application/json; charset=utf-8"
-
-
-def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=JSON, headers=headers)
 
 
 @router.post(
@@ -94,11 +87,11 @@ async def _initialize(svc: Services, caller: Caller, raw: bytes) -> Response:
             reminder_delay=timedelta(days=svc.settings.reminder_delay_days),
         )
     except InvalidTemplate:
-        return _json(INVALID_TEMPLATE_TEXT, status=400)
+        return json_response(INVALID_TEMPLATE_TEXT, status=400)
     if result.created:
         svc.wake_worker()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return _json(result.body, headers=headers)
+    return json_response(result.body, headers=headers)
 
 
 @router.get(
@@ -112,7 +105,7 @@ async def overview(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: 
 
 
 async def _overview(svc: Services, caller: Caller, cid: uuid.UUID) -> Response:
-    return _json(await get_overview(pool=svc.pool, caller=caller, correspondence_id=cid))
+    return json_response(await get_overview(pool=svc.pool, caller=caller, correspondence_id=cid))
 
 
 @router.get(
@@ -122,7 +115,7 @@ async def _overview(svc: Services, caller: Caller, cid: uuid.UUID) -> Response:
 )
 async def details(correspondenceId: uuid.UUID, caller: SenderOrRecipient, svc: ServicesDep) -> Response:
     """Details of one correspondence, with status history and notification orders."""
-    return _json(await get_details(pool=svc.pool, caller=caller, correspondence_id=correspondenceId))
+    return json_response(await get_details(pool=svc.pool, caller=caller, correspondence_id=correspondenceId))
 
 
 def _uuid_param(name: str, value: str) -> uuid.UUID:
@@ -278,7 +271,7 @@ def _search_query(params: Mapping[str, str]) -> SearchQuery:
 
 async def _search(svc: Services, caller: Caller, params: Mapping[str, str]) -> Response:
     query = _search_query(params)
-    return _json(await search_correspondences(pool=svc.pool, caller=caller, query=query))
+    return json_response(await search_correspondences(pool=svc.pool, caller=caller, query=query))
 
 
 # --- the hot routes, served by kit/fastpath without FastAPI's routing (same checks and code) ------
@@ -337,21 +330,21 @@ async def content(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesD
 async def markasread(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
     """Mark the correspondence as read (the recipient must have fetched it)."""
     cid = await mark_as_read(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
-    return _json(str(cid))
+    return json_response(str(cid))
 
 
 @router.post("/correspondence/{correspondenceId}/confirm", response_model=None, responses=_BARE_ID)
 async def confirm_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
     """Confirm the correspondence; Confirmed is stored before the answer."""
     cid = await confirm(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
-    return _json(str(cid))
+    return json_response(str(cid))
 
 
 @router.post("/correspondence/{correspondenceId}/archive", response_model=None, responses=_BARE_ID)
 async def archive_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
     """File the correspondence away (status Archived); it stays searchable."""
     cid = await archive(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
-    return _json(str(cid))
+    return json_response(str(cid))
 
 
 @router.delete("/correspondence/{correspondenceId}/purge", response_model=None, responses=_BARE_ID)
@@ -360,4 +353,4 @@ async def purge_endpoint(
 ) -> Response:
     """Purge: the sender before publication, or the recipient."""
     cid = await purge(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
-    return _json(str(cid))
+    return json_response(str(cid))

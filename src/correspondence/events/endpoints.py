@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
@@ -17,17 +16,10 @@ from correspondence.events.use_cases.subscriptions import (
     get_subscription,
     list_subscriptions,
 )
-from correspondence.kit.http import read_json_body
+from correspondence.kit.http import json_response, read_json_body
 from correspondence.kit.wire import parse_json
 
 router = APIRouter(prefix="/events/api/v1/subscriptions", tags=["Subscriptions"])
-
-JSON = "application/json; charset=utf-8"
-
-
-def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    content = orjson.dumps(body, option=orjson.OPT_UTC_Z)
-    return Response(content, status_code=status, media_type=JSON, headers=headers)
 
 
 _SCHEMA = SubscriptionRequestModel.model_json_schema(by_alias=True)
@@ -43,17 +35,17 @@ async def create(request: Request, caller: SenderOrRecipient, services: Services
         services.pool, caller=caller, request=body, https_only=services.settings.mode == "production"
     )
     location = f"{services.settings.public_base_url}/events/api/v1/subscriptions/{result['id']}"
-    return _json(result, 201, {"Location": location})
+    return json_response(result, 201, {"Location": location})
 
 
 @router.get("", summary="The caller's subscriptions")
 async def list_all(caller: SenderOrRecipient, services: ServicesDep) -> Response:
-    return _json(await list_subscriptions(services.pool, caller=caller))
+    return json_response(await list_subscriptions(services.pool, caller=caller))
 
 
 @router.get("/{subscription_id}", summary="One subscription")
 async def get_one(subscription_id: int, caller: SenderOrRecipient, services: ServicesDep) -> Response:
-    return _json(await get_subscription(services.pool, caller=caller, sid=subscription_id))
+    return json_response(await get_subscription(services.pool, caller=caller, sid=subscription_id))
 
 
 @router.delete("/{subscription_id}", summary="Delete a subscription; pending deliveries are cancelled")
@@ -70,6 +62,6 @@ async def deliveries(
     before: Annotated[int | None, Query(ge=1)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Response:
-    return _json(
+    return json_response(
         await delivery_log(services.pool, caller=caller, sid=subscription_id, before=before, limit=limit)
     )

@@ -4,9 +4,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import orjson
 from starlette.requests import Request
+from starlette.responses import Response
 
 from correspondence.kit.errors import PlainError
+
+JSON = "application/json; charset=utf-8"
+
+
+def json_response(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """orjson straight to bytes (datetimes as UTC with Z): no pydantic response model on the way."""
+    content = orjson.dumps(body, option=orjson.OPT_UTC_Z)
+    return Response(content, status_code=status, media_type=JSON, headers=headers)
+
+
+def weighted(header: str) -> list[tuple[str, float]]:
+    """The items of an Accept-style header with their q weights (RFC 9110 §12.4.2), in order;
+    lower-cased, parameters other than q dropped, a malformed q counts as 0."""
+    items: list[tuple[str, float]] = []
+    for item in header.split(","):
+        parts = [p.strip() for p in item.split(";")]
+        q = 1.0
+        for param in parts[1:]:
+            if param.lower().startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        items.append((parts[0].lower(), q))
+    return items
 
 
 def media_type(request: Request) -> str:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from correspondence.kit.http import weighted
 from correspondence.kit.logs import trace_id_var
 
 Scope = MutableMapping[str, Any]
@@ -56,16 +57,7 @@ def accepts_text(accept: str) -> bool:
 
 
 def _accepts(accept: str, *, json: bool) -> bool:
-    for item in accept.split(","):
-        parts = [p.strip() for p in item.split(";")]
-        media = parts[0].lower()
-        q = 1.0
-        for param in parts[1:]:
-            if param.lower().startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
+    for media, q in weighted(accept):
         if q <= 0:
             continue
         if not json:

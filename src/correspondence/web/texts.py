@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from correspondence.kit.http import weighted
+
 LANGUAGES: Final = ("nb", "en")
 DEFAULT: Final = "nb"
 
@@ -296,16 +298,7 @@ def pick_language(cookie: str | None, accept_language: str | None) -> str:
     if cookie in LANGUAGES:
         return cookie
     best: tuple[float, int, str] | None = None
-    for position, item in enumerate((accept_language or "").split(",")):
-        parts = [p.strip() for p in item.split(";")]
-        tag = parts[0].lower()
-        q = 1.0
-        for param in parts[1:]:
-            if param.lower().startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
+    for position, (tag, q) in enumerate(weighted(accept_language or "")):
         primary = tag.split("-", 1)[0]
         lang = "nb" if primary in ("nb", "no", "nn") else "en" if primary == "en" else None
         if lang is None or q <= 0:
