@@ -196,6 +196,54 @@ async def fetched_recently(
     return found
 
 
+async def record_fetched(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    cid: uuid.UUID,
+    party: str | None,
+    at: datetime,
+    *,
+    unless_since: datetime | None,
+) -> None:
+    """A Fetched history row, unless the same party fetched it after `unless_since` (the debounce).
+    One statement, committed on its own: Fetched never changes the correspondence row itself."""
+    await conn.execute(
+        """INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
+           SELECT $1, 3, 'Fetched', $2, $3
+           WHERE $4::timestamptz IS NULL OR NOT EXISTS (
+             SELECT 1 FROM correspondence_statuses
+             WHERE correspondence_id = $1 AND status = 3 AND party IS NOT DISTINCT FROM $3
+               AND status_changed > $4)""",
+        cid,
+        at,
+        party,
+        unless_since,
+    )
+
+
+async def get_history_and_orders(
+    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID
+) -> tuple[list[StatusRow], list[tuple[uuid.UUID, bool]]]:
+    """The status history and the notification orders (id, is reminder) in one round trip."""
+    row = await conn.fetchrow(
+        """WITH h AS (SELECT status, status_text, status_changed, id FROM correspondence_statuses
+                      WHERE correspondence_id = $1),
+                o AS (SELECT id, is_reminder, created FROM notification_orders WHERE correspondence_id = $1)
+           SELECT ARRAY(SELECT status FROM h ORDER BY status_changed, id) AS statuses,
+                  ARRAY(SELECT status_text FROM h ORDER BY status_changed, id) AS texts,
+                  ARRAY(SELECT status_changed FROM h ORDER BY status_changed, id) AS changed,
+                  ARRAY(SELECT id FROM h ORDER BY status_changed, id) AS ids,
+                  ARRAY(SELECT id FROM o ORDER BY is_reminder, created, id) AS order_ids,
+                  ARRAY(SELECT is_reminder FROM o ORDER BY is_reminder, created, id) AS reminders""",
+        cid,
+    )
+    assert row is not None
+    history = [
+        StatusRow(*values)
+        for values in zip(row["statuses"], row["texts"], row["changed"], row["ids"], strict=True)
+    ]
+    return history, list(zip(row["order_ids"], row["reminders"], strict=True))
+
+
 async def get_status_history(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> list[StatusRow]:
     rows = await conn.fetch(
         """SELECT status, status_text, status_changed, id FROM correspondence_statuses
@@ -203,18 +251,6 @@ async def get_status_history(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.
         cid,
     )
     return [StatusRow(r["status"], r["status_text"], r["status_changed"], r["id"]) for r in rows]
-
-
-async def get_notification_orders(
-    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID
-) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT id, is_reminder, template, channel, requested_send_time, recipient, email_address,
-                  mobile_number, status, processing_status, created
-           FROM notification_orders WHERE correspondence_id = $1 ORDER BY is_reminder, created, id""",
-        cid,
-    )
-    return rows
 
 
 async def get_party_name(conn: asyncpg.Connection | asyncpg.Pool, party: str) -> str | None:

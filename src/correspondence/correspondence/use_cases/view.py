@@ -106,17 +106,19 @@ async def _record_fetch(pool: asyncpg.Pool, access: Access, *, debounce: bool, r
     """Recipients' reads leave Fetched (and, for the content, Read) in the history."""
     now = clock.now()
     cid = access.row["id"]
+    if not read or access.row["read_at"] is not None:
+        # Only Fetched: one statement, which also does the debounce.
+        since = now - FETCH_DEBOUNCE if debounce else None
+        await repo.record_fetched(pool, cid, access.party, now, unless_since=since)
+        return
     statuses: list[int] = []
     if not debounce or not await repo.fetched_recently(pool, cid, access.party, now - FETCH_DEBOUNCE):
         statuses.append(repo.FETCHED)
-    if read and access.row["read_at"] is None:
-        statuses.append(repo.READ)
-    if statuses:
-        async with pool.acquire() as conn, conn.transaction():
-            texts = [STATUS_NAMES[s] for s in statuses]
-            await repo.append_statuses(conn, [cid] * len(statuses), statuses, texts, now, access.party)
-            if repo.READ in statuses:
-                await outbox.record(conn, "correspondencereceiverread", [cid])
+    statuses.append(repo.READ)
+    async with pool.acquire() as conn, conn.transaction():
+        texts = [STATUS_NAMES[s] for s in statuses]
+        await repo.append_statuses(conn, [cid] * len(statuses), statuses, texts, now, access.party)
+        await outbox.record(conn, "correspondencereceiverread", [cid])
 
 
 def _check_visible(access: Access, *, reject_purged: bool) -> None:
@@ -132,8 +134,7 @@ async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id:
     if access.role == "recipient":
         await _record_fetch(pool, access, debounce=True)
     row = access.row
-    history = await repo.get_status_history(pool, correspondence_id)
-    orders = await repo.get_notification_orders(pool, correspondence_id)
+    history, orders = await repo.get_history_and_orders(pool, correspondence_id)
     body = await _common(pool, row, history, access.role)
     options = body["replyOptions"]
     if len(options) > 3 and body["content"]["messageBody"]:
@@ -141,7 +142,7 @@ async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id:
         lines = "\n".join(f"{o.get('linkText') or ''}: {o.get('linkURL')}" for o in options)
         body["content"]["messageBody"] += f"\n\n{label}\n{lines}"
     body["notifications"] = [
-        {"notificationOrderId": str(o["id"]), "isReminder": o["is_reminder"]} for o in orders
+        {"notificationOrderId": str(order_id), "isReminder": reminder} for order_id, reminder in orders
     ]
     return body
 
