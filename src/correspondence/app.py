@@ -42,7 +42,7 @@ from correspondence.kit.errors import (
 )
 from correspondence.kit.fastpath import FastRoutes
 from correspondence.kit.housekeeping import Housekeeping
-from correspondence.kit.jobs import Worker
+from correspondence.kit.jobs import Worker, every
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
 from correspondence.metrics.endpoints import router as metrics_router
@@ -74,14 +74,12 @@ def build_worker(services: Services) -> Worker:
     notification_jobs.register(worker, services)
     attachment_jobs.register(worker, services)
     events_jobs.register(worker, services)
-    worker.add_poller(
-        "housekeeping",
-        Housekeeping(
-            services.pool,
-            keep_jobs=timedelta(hours=s.job_retention_hours),
-            keep_outbox=timedelta(hours=s.outbox_retention_hours),
-        ),
+    keeper = Housekeeping(
+        services.pool,
+        keep_jobs=timedelta(hours=s.job_retention_hours),
+        keep_outbox=timedelta(hours=s.outbox_retention_hours),
     )
+    worker.add_poller("housekeeping", every(60, keeper.run_now))
     return worker
 
 

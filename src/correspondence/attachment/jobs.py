@@ -1,4 +1,5 @@
-"""Background jobs of the attachment slice: malware scan, expiry, and deleting bytes."""
+"""Background jobs of the attachment slice: malware scan, expiry, deleting bytes, and failing
+uploads that a crashed server left behind."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import asyncpg
 from correspondence.attachment import tasks
 from correspondence.attachment.use_cases.lifecycle import expire_attachments
 from correspondence.attachment.use_cases.scan import scan_uploads
+from correspondence.attachment.use_cases.upload import fail_stalled_uploads
 from correspondence.kit import clock
-from correspondence.kit.jobs import Job, Worker
+from correspondence.kit.jobs import Job, Worker, every
 from correspondence.services import Services
 
 
@@ -35,3 +37,8 @@ def register(worker: Worker, services: Services) -> None:
     worker.register(tasks.SCAN, scan)
     worker.register(tasks.EXPIRE, expire)
     worker.register(tasks.DELETE_BLOB, delete_blob)
+
+    async def stalled() -> int:
+        return await fail_stalled_uploads(services.pool, now=clock.now())
+
+    worker.add_poller("attachment.stalled_uploads", every(60, stalled))

@@ -287,3 +287,24 @@ async def expiry_facts(conn: Conn, ids: list[uuid.UUID]) -> list[asyncpg.Record]
         ids,
     )
     return rows
+
+
+async def mark_upload_alive(conn: Conn, attachment_id: uuid.UUID, at: datetime) -> None:
+    """The upload of this attachment is still streaming (its heartbeat)."""
+    await conn.execute(
+        "UPDATE attachments SET upload_alive = $2 WHERE id = $1 AND status = 1 AND blob_key IS NULL",
+        attachment_id,
+        at,
+    )
+
+
+async def stalled_uploads(conn: asyncpg.Connection, before: datetime) -> list[uuid.UUID]:
+    """Uploads whose streaming stopped without an outcome (the server died): no heartbeat since
+    `before` and no bytes stored. Locked, skipping rows another worker holds."""
+    rows = await conn.fetch(
+        """SELECT id FROM attachments
+           WHERE status = 1 AND blob_key IS NULL AND GREATEST(upload_alive, status_changed) < $1
+           FOR UPDATE SKIP LOCKED""",
+        before,
+    )
+    return [r["id"] for r in rows]

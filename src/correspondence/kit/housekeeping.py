@@ -6,7 +6,6 @@ Failed jobs are kept (they are what an operator looks at), and so are events and
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import asyncpg
@@ -24,24 +23,12 @@ DELETE FROM event_outbox WHERE id IN (
 
 
 class Housekeeping:
-    """A worker poller that runs at most once per `every` (monotonic time, so moving the service
-    clock in tests does not make it run on every round)."""
+    """Run as a worker poller through `kit.jobs.every` (once a minute)."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, *, keep_jobs: timedelta, keep_outbox: timedelta, every_seconds: float = 60
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, keep_jobs: timedelta, keep_outbox: timedelta) -> None:
         self._pool = pool
         self._keep_jobs = keep_jobs
         self._keep_outbox = keep_outbox
-        self._every = every_seconds
-        self._last = float("-inf")
-
-    async def __call__(self) -> int:
-        if time.monotonic() - self._last < self._every:
-            return 0
-        self._last = time.monotonic()
-        await self.run_now()
-        return 0  # never reported as work: the worker should not spin on housekeeping
 
     async def run_now(self) -> int:
         """Delete in batches of BATCH until nothing old is left; returns how many rows went."""

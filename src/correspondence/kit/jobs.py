@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -44,6 +45,22 @@ Handler = Callable[[asyncpg.Connection, list[Job]], Awaitable[None]]
 # A poller drains a queue of its own (the events outbox, webhook deliveries) and says how many
 # items it handled; the worker calls it every round, after the jobs.
 Poller = Callable[[], Awaitable[int]]
+
+
+def every(seconds: float, poller: Poller) -> Poller:
+    """`poller` at most once per `seconds` of monotonic time (so moving the service clock in tests
+    does not make it run every round), never reported as work: the worker must not spin on it."""
+    last = float("-inf")
+
+    async def run() -> int:
+        nonlocal last
+        if time.monotonic() - last < seconds:
+            return 0
+        last = time.monotonic()
+        await poller()
+        return 0
+
+    return run
 
 
 async def enqueue(

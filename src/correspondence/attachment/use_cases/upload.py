@@ -12,6 +12,7 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -39,6 +40,11 @@ from correspondence.kit.errors import ApiError
 log = logging.getLogger("correspondence.attachment")
 
 _UPLOADABLE = frozenset({repo.INITIALIZED, repo.FAILED})  # Failed: a retry after a failed upload
+# A streaming upload says it is alive this often; one silent for STALLED_AFTER was cut off by a
+# server that died mid-upload (nothing else could record its end) and is failed, so it may be
+# uploaded again instead of answering 2005 for ever.
+HEARTBEAT_SECONDS = 30.0
+STALLED_AFTER = timedelta(minutes=5)
 
 
 def upload_error(exc: Exception, limit: int) -> tuple[str, ApiError]:
@@ -84,6 +90,7 @@ async def upload_attachment(
     key = tasks.blob_key(attachment_id)
     body = read_ahead(with_idle_timeout(chunks, idle_seconds))
     hashed = Hashed(body, limit=max_bytes, expected=row["checksum"])
+    alive = asyncio.create_task(keep_alive(pool, attachment_id, HEARTBEAT_SECONDS))
     try:
         size = await blobs.put(key, hashed)
     except (UploadProblem, BlobError) as exc:
@@ -95,6 +102,8 @@ async def upload_attachment(
         # The server is stopping: record why, without delaying the cancellation.
         _background(_fail(pool, attachment_id, UploadInterrupted.status_text, party))
         raise
+    finally:
+        alive.cancel()
 
     async with pool.acquire() as conn, conn.transaction():
         await repo.set_stored(conn, attachment_id, key, size, hashed.md5)
@@ -105,6 +114,26 @@ async def upload_attachment(
         row = await load_for_sender(conn, caller, attachment_id)
         linked = await repo.correspondence_ids(conn, attachment_id)
     return overview(row, linked)
+
+
+async def keep_alive(pool: asyncpg.Pool, attachment_id: uuid.UUID, every_seconds: float) -> None:
+    """The upload's heartbeat, until cancelled when the bytes are stored (or the upload failed)."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            await repo.mark_upload_alive(pool, attachment_id, clock.now())
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("upload heartbeat of attachment %s failed: %s", attachment_id, exc)
+
+
+async def fail_stalled_uploads(pool: asyncpg.Pool, *, now: datetime) -> int:
+    """Fail the uploads whose heartbeat stopped (see STALLED_AFTER); returns how many."""
+    async with pool.acquire() as conn, conn.transaction():
+        ids = await repo.stalled_uploads(conn, now - STALLED_AFTER)
+        await repo.append_status(conn, ids, repo.FAILED, UploadInterrupted.status_text, now)
+    if ids:
+        log.info("failed %s uploads cut off by a stopped server: %s", len(ids), ids)
+    return len(ids)
 
 
 async def _fail(pool: asyncpg.Pool, attachment_id: uuid.UUID, text: str, party: str | None) -> None:
