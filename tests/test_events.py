@@ -12,10 +12,14 @@ import asyncpg
 import httpx
 import pytest
 
+from correspondence.auth.caller import Caller
 from correspondence.auth.tokens import DevIssuer
 from correspondence.events import signing
+from correspondence.events.schemas import SubscriptionRequestModel
+from correspondence.events.use_cases import subscribe as subscribe_use_case
 from correspondence.events.use_cases.deliver import DeliveryPolicy, deliver_due
 from correspondence.kit import clock
+from correspondence.kit.errors import PlainError
 from correspondence.services import Services
 from tests import builders
 from tests.attachment_fixtures import drain, published_attachment
@@ -339,3 +343,33 @@ async def test_metrics_count_events_and_deliveries(
     assert samples["correspondence_event_subscriptions"] >= 1
     assert "correspondence_notifications_sent" in samples
     assert uuid.UUID(str(receiver.events()[0]["id"]))
+
+
+@pytest.mark.parametrize(
+    ("end_point", "accepted"),
+    [
+        ("https://hooks.example.org/correspondence", True),
+        ("http://hooks.example.org/correspondence", False),
+        ("https://127.0.0.1/hook", False),
+        ("https://localhost:8443/hook", False),
+        ("https://10.1.2.3/hook", False),
+        ("https://169.254.169.254/latest/meta-data", False),
+        ("https://[::1]/hook", False),
+        ("https://[fd00::1]/hook", False),
+    ],
+)
+async def test_production_accepts_only_public_https_endpoints(
+    services: Services, sender: Sender, end_point: str, accepted: bool
+) -> None:
+    caller = Caller(
+        issuer="test", kind="altinn", scopes=frozenset({"altinn:correspondence.write"}),
+        org=sender.org, pid=None, expires=0.0,
+    )  # fmt: skip
+    request = SubscriptionRequestModel.model_validate({"endPoint": end_point})
+    try:
+        await subscribe_use_case.subscribe(services.pool, caller=caller, request=request, production=True)
+        outcome = True
+    except PlainError as exc:
+        assert exc.status == 400
+        outcome = False
+    assert outcome is accepted

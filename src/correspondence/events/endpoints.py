@@ -32,7 +32,7 @@ _BODY: dict[str, Any] = {
 async def create(request: Request, caller: SenderOrRecipient, services: ServicesDep) -> Response:
     body = parse_json(SubscriptionRequestModel, await read_json_body(request, 64 * 1024))
     result = await subscribe(
-        services.pool, caller=caller, request=body, https_only=services.settings.mode == "production"
+        services.pool, caller=caller, request=body, production=services.settings.mode == "production"
     )
     location = f"{services.settings.public_base_url}/events/api/v1/subscriptions/{result['id']}"
     return json_response(result, 201, {"Location": location})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,15 +39,35 @@ def role_of(caller: Caller) -> int:
     return role
 
 
-def _end_point(url: str, *, https_only: bool) -> str:
+def _end_point(url: str, *, production: bool) -> str:
+    """An absolute http(s) URL without credentials. In production mode also https only, and not
+    an address of this machine or its private network given literally (a subscriber must not make
+    the service call its neighbours; names are not resolved here)."""
     parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host:
         raise errors.invalid("endPoint must be an absolute http(s) URL.")
-    if https_only and parts.scheme != "https":
-        raise errors.invalid("endPoint must use https.")
     if parts.username or parts.password:
         raise errors.invalid("endPoint must not carry credentials.")
+    if production:
+        if parts.scheme != "https":
+            raise errors.invalid("endPoint must use https.")
+        if _internal(host):
+            raise errors.invalid("endPoint must not be a local or private address.")
     return url.strip()
+
+
+def _internal(host: str) -> bool:
+    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
 
 
 def _type_filter(value: str | None) -> str | None:
@@ -81,7 +102,7 @@ def _subject_filter(value: str | None) -> str | None:
 
 
 async def subscribe(
-    pool: asyncpg.Pool, *, caller: Caller, request: SubscriptionRequestModel, https_only: bool
+    pool: asyncpg.Pool, *, caller: Caller, request: SubscriptionRequestModel, production: bool
 ) -> dict[str, Any]:
     role = role_of(caller)
     if role == 0:
@@ -91,7 +112,7 @@ async def subscribe(
         pool,
         consumer=consumer_of(caller),
         role=role,
-        end_point=_end_point(request.endPoint, https_only=https_only),
+        end_point=_end_point(request.endPoint, production=production),
         resource_filter=_resource_filter(request.resourceFilter),
         type_filter=_type_filter(request.typeFilter),
         subject_filter=_subject_filter(request.subjectFilter),
