@@ -45,7 +45,9 @@ from correspondence.kit.fastpath import Handler, body_chunks, header
 from correspondence.kit.http import json_response, read_json, read_json_body
 from correspondence.kit.middleware import Receive, Scope
 from correspondence.kit.text import (
+    ORG_PARTY_RE,
     ORG_URN,
+    PERSON_PARTY_RE,
     PERSON_URN,
     is_national_identity_number,
     strip_resource_prefix,
@@ -130,9 +132,9 @@ def _party_param(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     v = value.strip()
-    if _ORG_PARTY.match(v):
+    if ORG_PARTY_RE.match(v):
         return ORG_URN + v[-9:]
-    if _PERSON_PARTY.match(v):
+    if PERSON_PARTY_RE.match(v):
         if not is_national_identity_number(v[-11:]):
             raise ValidationProblem(
                 [FieldError("onBehalfOf", "The given OnBehalfOf national identity number is not valid")]
@@ -141,8 +143,6 @@ def _party_param(value: str | None) -> str | None:
     raise ValidationProblem([FieldError("onBehalfOf", _ON_BEHALF_OF_MESSAGE)])
 
 
-_ORG_PARTY = re.compile(r"^(?:0192:|urn:altinn:organization:identifier-no:)\d{9}\Z")
-_PERSON_PARTY = re.compile(r"^(?:urn:altinn:person:identifier-no:)?\d{11}\Z")
 _ON_BEHALF_OF_MESSAGE = (
     "OnBehalfOf must be either a valid organization number (format: "
     "'urn:altinn:organization:identifier-no:organizationnumber' or '0192:organizationnumber') or a valid "

@@ -15,8 +15,9 @@ EMAIL_URN = "urn:altinn:person:idporten-email:"
 LEGACY_URN = "urn:altinn:person:legacy-selfidentified:"
 RESOURCE_URN = "urn:altinn:resource:"
 
-_ORG_RE = re.compile(r"^(?:0192:|urn:altinn:organization:identifier-no:)\d{9}\Z")
-_PERSON_RE = re.compile(r"^(?:urn:altinn:person:identifier-no:)?\d{11}\Z")
+# An organisation (0192: or URN + 9 digits) or a person (URN optional + 11 digits) as a party.
+ORG_PARTY_RE = re.compile(r"^(?:0192:|urn:altinn:organization:identifier-no:)\d{9}\Z")
+PERSON_PARTY_RE = re.compile(r"^(?:urn:altinn:person:identifier-no:)?\d{11}\Z")
 _EMAIL_URN_RE = re.compile(r"^urn:altinn:person:idporten-email:.+\Z", re.S)
 _LEGACY_RE = re.compile(r"^urn:altinn:person:legacy-selfidentified:[^:]+\Z")
 _RESOURCE_RE = re.compile(r"^(?:urn:altinn:resource:)?[^:]{1,255}\Z")
@@ -77,9 +78,9 @@ def _valid_email_user(address: str) -> bool:
 
 def check_recipient(value: str) -> str | None:
     """None when `value` is an acceptable recipient, else the reference's validation message."""
-    if _ORG_RE.match(value):
+    if ORG_PARTY_RE.match(value):
         return None
-    if _PERSON_RE.match(value):
+    if PERSON_PARTY_RE.match(value):
         return None if is_national_identity_number(value[-11:]) else RECIPIENT_SSN_MESSAGE
     if _EMAIL_URN_RE.match(value):
         return None if _valid_email_user(value[len(EMAIL_URN) :]) else RECIPIENT_EMAIL_MESSAGE

@@ -21,11 +21,11 @@ from correspondence.correspondence.schemas import (
     InitializeCorrespondencesExt,
     ReferenceTypeExt,
 )
+from correspondence.correspondence.use_cases.access import caller_party
 from correspondence.kit import clock
 from correspondence.kit.ids import new_id, new_ids
 from correspondence.kit.text import (
     ORG_URN,
-    PERSON_URN,
     is_https_url,
     is_markdown,
     is_plain_text,
@@ -236,7 +236,7 @@ async def initialize_correspondences(
         n == 1,
         plan.override_registered if plan is not None else False,
         bool(plan.custom_recipients) if plan is not None else False,
-        _caller_party(caller),
+        caller_party(caller),
         attachments.ids,
         attachments.expirations,
         attachments.pending,
@@ -245,7 +245,7 @@ async def initialize_correspondences(
         pool,
         attachments,
         now=now,
-        party=_caller_party(caller),
+        party=caller_party(caller),
         write=lambda conn: repo.insert_initialize(conn, args),
     )
     if not rows or not rows[0]["written"]:
@@ -286,14 +286,6 @@ async def initialize_correspondences(
     return InitializeResult(
         {"correspondences": items, "attachmentIds": attachment_ids}, replayed=False, created=n
     )
-
-
-def _caller_party(caller: Caller) -> str | None:
-    if caller.org is not None:
-        return ORG_URN + caller.org
-    if caller.pid is not None:
-        return PERSON_URN + caller.pid
-    return None
 
 
 async def _replay(pool: asyncpg.Pool, key: uuid.UUID, request_hash: bytes) -> InitializeResult | None:
