@@ -383,3 +383,13 @@ def replace_section(results: Path, begin: str, end: str, section: str) -> None:
     else:
         text = text.rstrip("\n") + ("\n\n" if text else "") + section
     results.write_text(text, encoding="utf-8")
+
+
+def run_cli(env: dict[str, str], *args: str) -> str:
+    """`correspondence ARGS` with `env`; its stdout, or exit with what it printed."""
+    done = subprocess.run(
+        [venv_bin("correspondence"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"correspondence {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.strip()

@@ -49,6 +49,7 @@ from common import (
     log,
     national_ids,
     replace_section,
+    run_cli,
     start_server,
     stop_server,
     venv_bin,
@@ -83,12 +84,7 @@ def app_env() -> dict[str, str]:
 
 
 def cli(*args: str) -> str:
-    done = subprocess.run(
-        [venv_bin("correspondence"), *args], env=app_env(), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"correspondence {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout.strip()
+    return run_cli(app_env(), *args)
 
 
 def load_sql() -> list[tuple[str, str]]:

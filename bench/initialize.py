@@ -51,14 +51,17 @@ from common import (
     RssSampler,
     Server,
     box_busy,
+    cpu_delta,
+    cpu_snapshot,
     db_url,
     log,
     national_ids,
     own_cpu,
+    run_cli,
     stop_server,
-    tree,
     venv_bin,
 )
+from common import start_server as common_start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -148,12 +151,7 @@ def app_env(tree: Path | None = None) -> dict[str, str]:
 
 
 def cli(*args: str) -> str:
-    done = subprocess.run(
-        [venv_bin("correspondence"), *args], env=app_env(), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"correspondence {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout.strip()
+    return run_cli(app_env(), *args)
 
 
 def _load(name: str) -> ModuleType:
@@ -430,38 +428,7 @@ def prefill_sql(rows: int, columns: set[str]) -> list[str]:
 
 
 def start_server(name: str, cmd: list[str], env: dict[str, str], health_url: str) -> Server:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    logfile = open(LOGS / f"{name}.log", "wb")  # noqa: SIM115 - handed to the child for its lifetime
-    proc = subprocess.Popen(
-        cmd, env=env, cwd=ROOT, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} exited with {proc.returncode}; see {LOGS / (name + '.log')}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(health_url, timeout=1).status_code < 500:
-                log(f"{name} is up (pid {proc.pid})")
-                return Server(name, proc, health_url)
-        time.sleep(0.2)
-    raise SystemExit(f"{name} did not become healthy; see {LOGS / (name + '.log')}")
-
-
-def cpu_snapshot(pid: int, reaped: bool = False) -> dict[int, float]:
-    """CPU seconds per process of a tree; with `reaped`, the root also counts its exited children
-    (PostgreSQL's autovacuum workers, our finished wrk runs)."""
-    out: dict[int, float] = {}
-    for p in tree(pid):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            t = p.cpu_times()
-            out[p.pid] = t.user + t.system
-            if reaped and p.pid == pid:
-                out[p.pid] += t.children_user + t.children_system
-    return out
-
-
-def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    return sum(v - before.get(pid, 0.0) for pid, v in after.items())
+    return common_start_server(name, cmd, env, health_url, LOGS)
 
 
 @dataclass

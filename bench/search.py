@@ -58,6 +58,7 @@ from common import (
     national_ids,
     own_cpu,
     replace_section,
+    run_cli,
     run_wrk,
     show_settings,
     start_server,
@@ -93,12 +94,7 @@ def app_env() -> dict[str, str]:
 
 
 def cli(*args: str) -> str:
-    done = subprocess.run(
-        [venv_bin("correspondence"), *args], env=app_env(), capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"correspondence {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout.strip()
+    return run_cli(app_env(), *args)
 
 
 # --- the set-based loader -------------------------------------------------------------------------
