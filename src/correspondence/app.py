@@ -86,6 +86,11 @@ def build_worker(services: Services) -> Worker:
 def create_app(settings: Settings, database_url: str, *, run_worker: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.mode == "development" and settings.allow_insecure_development:
+            log.warning(
+                "INSECURE: development mode with CORRESPONDENCE_ALLOW_INSECURE_DEVELOPMENT=true: "
+                "anyone who reaches this service can sign in as any person or organisation"
+            )
         pool = await create_pool(database_url, settings.db_pool_size)
         dev_issuer = (
             DevIssuer(settings.dev_issuer, settings.data_dir, settings.dev_token_lifetime_seconds)

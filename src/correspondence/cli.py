@@ -83,6 +83,10 @@ def serve(
         settings.host = host
     if port is not None:
         settings.port = port
+    refusal = settings.development_refusal()
+    if refusal is not None:
+        typer.echo(f"correspondence: refusing to start: {refusal}", err=True)
+        raise typer.Exit(2)
     url = _database_url(settings)
     application = create_app(settings, url, run_worker=worker)
     typer.echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,8 @@ class TrustedIssuer(BaseModel):
     key_file: Path | None = None
     # "altinn" tokens carry Altinn scopes directly; "maskinporten" tokens need altinn:serviceowner too.
     kind: Literal["altinn", "maskinporten"] = "altinn"
+    # When set, tokens must carry an `aud` naming one of these (the reference checks no audience).
+    audience: str | list[str] | None = None
 
     @model_validator(mode="after")
     def _one_key_source(self) -> TrustedIssuer:
@@ -33,6 +36,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CORRESPONDENCE_", extra="ignore")
 
     mode: Literal["development", "production"] = "development"
+    # Development mode (dev issuer, dev sign-in, relaxed webhook checks) serves loopback only and
+    # refuses trusted issuers; this opts out of both, loudly logged (README "Security").
+    allow_insecure_development: bool = False
     database_url: str | None = None
     data_dir: Path = Path(".correspondence")
     host: str = "127.0.0.1"
@@ -97,6 +103,8 @@ class Settings(BaseSettings):
     s3_prefix: str = ""  # key prefix inside the bucket
     clamd_address: str | None = None  # /path/clamd.sock, unix:///path, tcp://host:port or host:port
     clamd_timeout_seconds: float = Field(300.0, gt=0)
+    # None: scan when clamd_address is set (production requires it); "off": never scan, by choice.
+    malware_scan: Literal["on", "off"] | None = None
     max_upload_bytes: int = Field(50_000_000_000, ge=1)  # POST /attachment/{id}/upload
     max_inline_file_bytes: int = Field(2_000_000_000, ge=1)  # each file of POST /correspondence/upload
     upload_idle_timeout_seconds: float = Field(120.0, gt=0)  # no data for this long → 408 (2022)
@@ -108,6 +116,27 @@ class Settings(BaseSettings):
         if self.mode == "production" and not self.trusted_issuers:
             raise ValueError(
                 "production mode needs CORRESPONDENCE_TRUSTED_ISSUERS (the development issuer is off)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _development_has_no_trusted_issuers(self) -> Settings:
+        if self.mode == "development" and self.trusted_issuers and not self.allow_insecure_development:
+            raise ValueError(
+                "development mode (anyone may sign in as anyone) does not run with "
+                "CORRESPONDENCE_TRUSTED_ISSUERS set: choose CORRESPONDENCE_MODE=production, or "
+                "CORRESPONDENCE_ALLOW_INSECURE_DEVELOPMENT=true if you really want both"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _malware_scan_chosen(self) -> Settings:
+        if self.malware_scan == "on" and not self.clamd_address:
+            raise ValueError("CORRESPONDENCE_MALWARE_SCAN=on needs CORRESPONDENCE_CLAMD_ADDRESS")
+        if self.mode == "production" and self.malware_scan is None and not self.clamd_address:
+            raise ValueError(
+                "production mode needs a malware scanner: set CORRESPONDENCE_CLAMD_ADDRESS, or "
+                "CORRESPONDENCE_MALWARE_SCAN=off to publish uploads unscanned"
             )
         return self
 
@@ -155,8 +184,34 @@ class Settings(BaseSettings):
         return self.mode == "development"
 
     @property
+    def scan_address(self) -> str | None:
+        """The clamd to scan uploads with, or None when no scan is made."""
+        return None if self.malware_scan == "off" else self.clamd_address
+
+    def development_refusal(self) -> str | None:
+        """Why development mode may not serve on `host`, or None when it may (README "Security")."""
+        if self.mode != "development" or self.allow_insecure_development or is_loopback(self.host):
+            return None
+        return (
+            f"development mode (anyone may sign in as anyone) serves only on loopback, not on {self.host}: "
+            "set CORRESPONDENCE_MODE=production with CORRESPONDENCE_TRUSTED_ISSUERS, or "
+            "CORRESPONDENCE_ALLOW_INSECURE_DEVELOPMENT=true to expose development mode anyway"
+        )
+
+    @property
     def public_base_url(self) -> str:
         return self.base_url or f"http://{self.host}:{self.port}"
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or `localhost`; a wildcard (0.0.0.0, ::) or any other address is not."""
+    name = host.strip().strip("[]").lower()
+    if name in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 @lru_cache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -15,6 +16,18 @@ from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
 from correspondence.kit.jobs import Worker
 from correspondence.registry.cache import ResourceCache
+
+log = logging.getLogger("correspondence")
+
+
+def log_scan_choice(settings: Settings) -> None:
+    """Say at start whether uploads are scanned: an unscanned service must never be a surprise."""
+    if settings.scan_address is not None:
+        log.info("malware scan: clamd at %s", settings.scan_address)
+    elif settings.malware_scan == "off":
+        log.warning("malware scan OFF (CORRESPONDENCE_MALWARE_SCAN=off): uploads are published unscanned")
+    else:
+        log.warning("malware scan off: no CORRESPONDENCE_CLAMD_ADDRESS (development mode)")
 
 
 @dataclass
@@ -36,6 +49,7 @@ class Services:
 
         self.blobs = await open_blob_store(self.settings)
         self.scanner = open_scanner(self.settings)
+        log_scan_choice(self.settings)
         self.email = open_email_sender(self.settings)
         self.sms = open_sms_gateway(self.settings)
 

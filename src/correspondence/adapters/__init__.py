@@ -25,9 +25,10 @@ async def open_blob_store(settings: Settings) -> BlobStore:
 
 
 def open_scanner(settings: Settings) -> MalwareScanner | None:
-    if not settings.clamd_address:
+    address = settings.scan_address
+    if address is None:
         return None
-    return ClamdScanner(settings.clamd_address, timeout=settings.clamd_timeout_seconds)
+    return ClamdScanner(address, timeout=settings.clamd_timeout_seconds)
 
 
 def open_email_sender(settings: Settings) -> EmailSender:

@@ -149,14 +149,19 @@ class TokenValidator:
         algorithms = _ALGORITHMS_BY_KTY.get(key.key_type or "", [])
         if header.get("alg") not in algorithms:
             raise InvalidToken("algorithm not allowed for this key")
+        audience = entry.config.audience if entry.config is not None else None
         try:
             claims = jwt.decode(
                 token,
                 key.key,
                 algorithms=algorithms,
                 issuer=issuer,
+                audience=audience,
                 leeway=0,
-                options={"require": ["exp", "iss"], "verify_aud": False},
+                options={
+                    "require": ["exp", "iss", "aud"] if audience else ["exp", "iss"],
+                    "verify_aud": audience is not None,
+                },
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from exc

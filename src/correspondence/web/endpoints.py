@@ -7,6 +7,7 @@ its error messages. Forms post back with a CSRF token and answer with a redirect
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -21,6 +22,7 @@ from correspondence.attachment.files import content_disposition, download_type
 from correspondence.attachment.use_cases.download import recipient_download
 from correspondence.auth import scopes
 from correspondence.auth.dependencies import ServicesDep
+from correspondence.config import is_loopback
 from correspondence.correspondence import errors as correspondence_errors
 from correspondence.correspondence.use_cases.access import may_act_for, resolve
 from correspondence.correspondence.use_cases.archive import archive
@@ -44,10 +46,12 @@ from correspondence.web.session import (
     csrf_ok,
     new_signin_token,
     safe_next,
+    set_cookie,
     signin_ok,
 )
 from correspondence.web.texts import LANGUAGES
 
+log = logging.getLogger("correspondence.web")
 READ = scopes.READ
 ORG_SCOPES = f"{scopes.READ} {scopes.WRITE} {scopes.SERVICE_OWNER}"
 
@@ -150,6 +154,8 @@ async def signin(ctx: Ctx) -> Response:
         return pages.signin(ctx, next_path=next_path, error=ctx.t("csrf_failed"), status=403)
     kind = form.get("kind")
     dev = ctx.svc.dev_issuer
+    if dev is not None and kind in ("person", "org") and not _dev_signin_allowed(ctx):
+        return pages.signin(ctx, next_path=next_path, error=ctx.t("signin_bad_token"), status=403)
     if kind == "person" and dev is not None:
         pid = (form.get("pid") or "").strip()
         if not is_national_identity_number(pid):
@@ -171,16 +177,24 @@ async def signin(ctx: Ctx) -> Response:
     if caller is None:
         return pages.signin(ctx, next_path=next_path, error=ctx.t("signin_bad_token"), status=400)
     response = _redirect(next_path)
-    secure = ctx.request.url.scheme == "https"
     lifetime = max(int(caller.expires - time.time()), 0)
-    response.set_cookie(
-        SESSION_COOKIE, token, max_age=lifetime, path="/", httponly=True, samesite="lax", secure=secure
-    )
+    set_cookie(ctx.request, response, SESSION_COOKIE, token, max_age=lifetime)
     response.delete_cookie(PARTY_COOKIE, path="/")
-    response.set_cookie(
-        SIGNIN_COOKIE, new_signin_token(), path="/", httponly=True, samesite="lax", secure=secure
-    )  # a new sign-in token: a form seen before this sign-in is spent
+    # A new sign-in token: a form seen before this sign-in is spent.
+    set_cookie(ctx.request, response, SIGNIN_COOKIE, new_signin_token())
     return response
+
+
+def _dev_signin_allowed(ctx: Context) -> bool:
+    """The development sign-in mints any token: only for a browser on this machine, unless the
+    operator opted in to an exposed development mode (then every such sign-in is logged)."""
+    client = ctx.request.client
+    if client is not None and is_loopback(client.host):
+        return True
+    if ctx.svc.settings.allow_insecure_development:
+        log.warning("development sign-in from %s", client.host if client else "an unknown address")
+        return True
+    return False
 
 
 @router.post("/signout")
@@ -198,7 +212,7 @@ async def signout(ctx: Ctx) -> Response:
 async def switch_language(code: str, request: Request) -> Response:
     response = RedirectResponse(safe_next(request.query_params.get("next"), "/"), status_code=303)
     if code in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, path="/", samesite="lax")
+        set_cookie(request, response, LANG_COOKIE, code, max_age=365 * 86400)
     return response
 
 
@@ -215,7 +229,7 @@ async def act_for(ctx: Ctx) -> Response:
         return response
     if not await may_act_for(ctx.svc.pool, caller, party):
         raise correspondence_errors.NO_ACCESS()
-    response.set_cookie(PARTY_COOKIE, party, path="/", httponly=True, samesite="lax")
+    set_cookie(ctx.request, response, PARTY_COOKIE, party)
     return response
 
 

@@ -42,6 +42,7 @@ from correspondence.web.session import (
     SIGNIN_COOKIE,
     csrf_token,
     new_signin_token,
+    set_cookie,
 )
 from correspondence.web.texts import STATUS_LABELS, TEXTS, pick_language
 
@@ -209,8 +210,7 @@ def signin(ctx: Context, *, next_path: str, error: str | None = None, status: in
         next_path=next_path,
         error=error,
     )
-    secure = ctx.request.url.scheme == "https"
-    response.set_cookie(SIGNIN_COOKIE, token, path="/", httponly=True, samesite="lax", secure=secure)
+    set_cookie(ctx.request, response, SIGNIN_COOKIE, token)
     return response
 
 

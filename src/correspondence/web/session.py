@@ -15,6 +15,9 @@ import hashlib
 import hmac
 import secrets
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from correspondence.auth.caller import Caller
 from correspondence.auth.tokens import InvalidToken, TokenValidator
 
@@ -25,6 +28,15 @@ LANG_COOKIE = "corr_lang"
 FLASH_COOKIE = "corr_flash"  # a one-shot message after a POST-redirect-GET
 
 _CSRF_CONTEXT = b"correspondence-web-csrf-v1"
+
+
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, *, max_age: int | None = None
+) -> None:
+    """Every cookie of the pages: HttpOnly, SameSite=Lax, and Secure in production whatever scheme
+    the request arrived with (behind a TLS-terminating proxy it is plain http here)."""
+    secure = request.url.scheme == "https" or request.app.state.services.settings.mode == "production"
+    response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=secure)
 
 
 def csrf_token(session_token: str) -> str:
