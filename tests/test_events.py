@@ -356,6 +356,11 @@ async def test_metrics_count_events_and_deliveries(
         ("https://169.254.169.254/latest/meta-data", False),
         ("https://[::1]/hook", False),
         ("https://[fd00::1]/hook", False),
+        ("https://240.0.0.1/hook", False),
+        ("https://100.64.0.1/hook", False),
+        ("https://93.184.216.34/hook", True),
+        ("https://1.1/hook", True),  # 1.0.0.1: a public address in a short form is still public
+        ("https://hooks.example.org./hook", True),
     ],
 )
 async def test_production_accepts_only_public_https_endpoints(

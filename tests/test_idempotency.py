@@ -8,6 +8,8 @@ import uuid
 import asyncpg
 import httpx
 
+from correspondence.auth.tokens import DevIssuer
+from correspondence.registry import repository as registry
 from tests import builders
 from tests.conftest import INITIALIZE, Sender
 
@@ -75,3 +77,69 @@ async def test_concurrent_requests_with_one_key_and_different_payloads_create_on
     )
     assert sorted(r.status_code for r in responses) == [200] + [409] * 5
     assert await db.fetchval("SELECT count(*) FROM correspondences WHERE idempotent_key = $1::uuid", key) == 1
+
+
+async def _another_owner(db: asyncpg.Connection, dev_issuer: DevIssuer) -> Sender:
+    org = builders.org_number()
+    resource_id = f"test-resource-{uuid.uuid4().hex[:10]}"
+    await registry.upsert_resource(
+        db,
+        resource_id=resource_id,
+        owner_org=org,
+        title="Another owner's resource",
+        resource_type="CorrespondenceService",
+        confidential="NotConfidential",
+        min_auth_level=0,
+    )
+    token = dev_issuer.mint(scope="altinn:correspondence.write altinn:serviceowner", org=org)
+    return Sender(org, resource_id, token)
+
+
+async def test_another_owner_using_the_same_key_creates_its_own_correspondence(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, dev_issuer: DevIssuer
+) -> None:
+    key = str(uuid.uuid4())
+    other = await _another_owner(db, dev_issuer)
+    mine = builders.initialize_body(sender.resource_id, [builders.national_id()], idempotent_key=key)
+    theirs = builders.initialize_body(other.resource_id, [builders.national_id()], idempotent_key=key)
+
+    first = await client.post(INITIALIZE, json=mine, headers=sender.headers)
+    assert first.status_code == 200, first.text
+    second = await client.post(INITIALIZE, json=theirs, headers=other.headers)
+    assert second.status_code == 200, second.text
+    assert "idempotent-replayed" not in second.headers
+    mine_id = first.json()["correspondences"][0]["correspondenceId"]
+    theirs_id = second.json()["correspondences"][0]["correspondenceId"]
+    assert theirs_id != mine_id
+    owners = await db.fetch(
+        "SELECT service_owner_id FROM correspondences WHERE idempotent_key = $1::uuid ORDER BY id", key
+    )
+    assert sorted(r["service_owner_id"] for r in owners) == sorted([sender.org, other.org])
+
+    # Each owner's retry still replays its own answer.
+    again = await client.post(INITIALIZE, json=theirs, headers=other.headers)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == second.json()
+    again = await client.post(INITIALIZE, json=mine, headers=sender.headers)
+    assert again.headers.get("idempotent-replayed") == "true"
+    assert again.json() == first.json()
+
+
+async def test_a_caller_who_may_not_send_for_the_owner_gets_403_not_the_replayed_answer(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, dev_issuer: DevIssuer
+) -> None:
+    body = builders.initialize_body(
+        sender.resource_id, [builders.national_id()], idempotent_key=str(uuid.uuid4())
+    )
+    first = await client.post(INITIALIZE, json=body, headers=sender.headers)
+    assert first.status_code == 200, first.text
+
+    outsider = dev_issuer.mint(scope="altinn:correspondence.write", org=builders.org_number())
+    replayed = await client.post(INITIALIZE, json=body, headers={"Authorization": f"Bearer {outsider}"})
+    assert replayed.status_code == 403, replayed.text
+    assert "idempotent-replayed" not in replayed.headers
+    assert first.json()["correspondences"][0]["correspondenceId"] not in replayed.text
+    count = await db.fetchval(
+        "SELECT count(*) FROM correspondences WHERE idempotent_key = $1::uuid", body["idempotentKey"]
+    )
+    assert count == 1

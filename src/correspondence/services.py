@@ -80,6 +80,7 @@ class Services:
             self.webhooks = HttpWebhookSender(
                 timeout_seconds=self.settings.webhook_timeout_seconds,
                 max_connections=self.settings.webhook_concurrency,
+                guard=self.settings.mode == "production",
             )
         return self.webhooks
 

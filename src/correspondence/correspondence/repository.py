@@ -16,6 +16,7 @@ ATTACHMENTS_DOWNLOADED = 12
 
 # One statement writes a whole Initialize (initialize-ceiling.md §2.2): the contact lookup, the
 # reservation gate, the idempotency claim and every INSERT, set-based over the recipients.
+# Idempotency keys are the service owner's ($14): another owner's same key is another key.
 # Concurrent duplicates need no lock: the loser's `idem` inserts nothing, so nothing else is written.
 # Attachments ($37 ids, $38 per-link expiry) are linked to every correspondence; while some await
 # their malware scan ($39) the correspondences stay Initialized (publishing waits for them).
@@ -42,9 +43,9 @@ WITH r AS MATERIALIZED (
         LEFT JOIN LATERAL (SELECT ct.email, ct.mobile, ct.reserved FROM contacts ct
                            WHERE ct.party = t.recipient OFFSET 0) c ON true) x),
 gate AS (SELECT 1 AS ok WHERE NOT ($33::bool AND EXISTS (SELECT 1 FROM r WHERE r.reserved))),
-idem AS (INSERT INTO idempotency_keys (key, request_hash, correspondence_ids, created)
-         SELECT $23::uuid, $24::bytea, $10::uuid[], $32 FROM gate WHERE $23::uuid IS NOT NULL
-         ON CONFLICT (key) DO NOTHING RETURNING key),
+idem AS (INSERT INTO idempotency_keys (owner_org, key, request_hash, correspondence_ids, created)
+         SELECT $14, $23::uuid, $24::bytea, $10::uuid[], $32 FROM gate WHERE $23::uuid IS NOT NULL
+         ON CONFLICT (owner_org, key) DO NOTHING RETURNING key),
 go AS MATERIALIZED (SELECT 1 AS ok FROM gate WHERE $23::uuid IS NULL OR EXISTS (SELECT 1 FROM idem)),
 ins_content AS (
   INSERT INTO correspondence_contents (id, language, message_title, message_summary, message_body,
@@ -114,10 +115,12 @@ async def insert_initialize(conn: asyncpg.Connection | asyncpg.Pool, args: list[
 
 
 async def find_idempotency_key(
-    conn: asyncpg.Connection | asyncpg.Pool, key: uuid.UUID
+    conn: asyncpg.Connection | asyncpg.Pool, owner_org: str, key: uuid.UUID
 ) -> asyncpg.Record | None:
     row: asyncpg.Record | None = await conn.fetchrow(
-        "SELECT request_hash, correspondence_ids FROM idempotency_keys WHERE key = $1", key
+        "SELECT request_hash, correspondence_ids FROM idempotency_keys WHERE owner_org = $1 AND key = $2",
+        owner_org,
+        key,
     )
     return row
 

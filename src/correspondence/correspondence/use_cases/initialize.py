@@ -103,16 +103,17 @@ async def initialize_correspondences(
 
     resource_id = strip_resource_prefix(corr.resourceId)
     request_hash = _request_hash(request, resource_id) if key is not None else b""
-    if key is not None:
-        replay = await _replay(pool, key, request_hash)
-        if replay is not None:
-            return replay
 
     resource = await resources.get(pool, resource_id)
     if resource is None:
         raise errors.RESOURCE_UNKNOWN()
     if caller.org is None or caller.org != resource.owner_org:
         raise errors.NO_ACCESS()
+    # Only now, with the caller allowed to send for the resource's owner: that owner's keys.
+    if key is not None:
+        replay = await _replay(pool, resource.owner_org, key, request_hash)
+        if replay is not None:
+            return replay
     has_dialog = any(
         r.referenceType is ReferenceTypeExt.DialogportenDialogId for r in corr.externalReferences or []
     )
@@ -252,7 +253,7 @@ async def initialize_correspondences(
         if n == 1 and rows and rows[0]["reserved"]:
             raise errors.RECIPIENT_RESERVED(recipient=recipients[0])
         if key is not None:
-            replay = await _replay(pool, key, request_hash)
+            replay = await _replay(pool, resource.owner_org, key, request_hash)
             if replay is not None:
                 return replay
         raise errors.IDEMPOTENT_KEY_USED()
@@ -288,9 +289,12 @@ async def initialize_correspondences(
     )
 
 
-async def _replay(pool: asyncpg.Pool, key: uuid.UUID, request_hash: bytes) -> InitializeResult | None:
-    """The same key and payload → the original answer again; another payload → 409 (DESIGN 2)."""
-    found = await repo.find_idempotency_key(pool, key)
+async def _replay(
+    pool: asyncpg.Pool, owner_org: str, key: uuid.UUID, request_hash: bytes
+) -> InitializeResult | None:
+    """The same key and payload → the original answer again; another payload → 409 (DESIGN 2).
+    Keys are the service owner's: the caller was already found allowed to send for `owner_org`."""
+    found = await repo.find_idempotency_key(pool, owner_org, key)
     if found is None:
         return None
     if bytes(found["request_hash"]) != request_hash:

@@ -20,6 +20,8 @@ from correspondence.events import repository as repo
 from correspondence.events import signing
 from correspondence.kit import clock
 
+SUBSCRIPTION_DELETED = "subscription deleted"
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
@@ -66,7 +68,7 @@ async def deliver_due(pool: asyncpg.Pool, sender: WebhookSender, policy: Deliver
 
     async def post(row: asyncpg.Record) -> PostResult:
         if row["cancelled"]:
-            return PostResult(None, "subscription deleted")
+            return PostResult(None, SUBSCRIPTION_DELETED)
         body = cloud_event(row)
         headers = signing.headers(row["secret"], str(row["event_id"]), stamp, body)
         async with gate:

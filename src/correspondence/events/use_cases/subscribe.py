@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
 
+from correspondence.adapters.webhooks import target_host
 from correspondence.auth import scopes
 from correspondence.auth.caller import Caller
 from correspondence.events import errors, signing
 from correspondence.events import repository as repo
 from correspondence.events.outbox import KINDS, PREFIX
 from correspondence.events.schemas import SubscriptionRequestModel
-from correspondence.kit import clock
+from correspondence.kit import addresses, clock
 
 ORG_URN = "urn:altinn:organization:identifier-no:"
 PERSON_URN = "urn:altinn:person:identifier-no:"
@@ -40,34 +40,36 @@ def role_of(caller: Caller) -> int:
 
 
 def _end_point(url: str, *, production: bool) -> str:
-    """An absolute http(s) URL without credentials. In production mode also https only, and not
-    an address of this machine or its private network given literally (a subscriber must not make
-    the service call its neighbours; names are not resolved here)."""
+    """An absolute http(s) URL without credentials. In production mode also https only, and no
+    address of this machine or its private network, in any form the resolver reads as a number
+    (`127.1`, `2130706433`, `0x7f.0.0.1`, `[::ffff:127.0.0.1]`). Names are not resolved here: the
+    webhook sender checks the addresses a name resolves to when it connects."""
     parts = urlsplit(url.strip())
     try:
-        host = parts.hostname
+        hosts = [parts.hostname, target_host(url.strip())]  # as written, and as aiohttp reads it
     except ValueError:
-        host = None
-    if parts.scheme not in ("http", "https") or not host:
+        hosts = [None]
+    if parts.scheme not in ("http", "https") or not all(hosts):
         raise errors.invalid("endPoint must be an absolute http(s) URL.")
     if parts.username or parts.password:
         raise errors.invalid("endPoint must not carry credentials.")
     if production:
         if parts.scheme != "https":
             raise errors.invalid("endPoint must use https.")
-        if _internal(host):
+        if any(_internal(host) for host in hosts if host):
             raise errors.invalid("endPoint must not be a local or private address.")
     return url.strip()
 
 
 def _internal(host: str) -> bool:
-    if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+    name = host.lower().removesuffix(".")
+    if name == "localhost" or name.endswith((".localhost", ".local", ".internal")):
         return True
     try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return not address.is_global
+        address = addresses.numeric_host(name)
+    except addresses.NotAnAddress:
+        return True  # a numeric-looking host that is no address: resolvers disagree on it
+    return address is not None and addresses.forbidden(address)
 
 
 def _type_filter(value: str | None) -> str | None:

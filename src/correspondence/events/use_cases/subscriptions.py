@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import asyncpg
 
+from correspondence.adapters.webhooks import CONNECTION_FAILED, REASONS
 from correspondence.auth.caller import Caller
 from correspondence.events import errors
 from correspondence.events import repository as repo
+from correspondence.events.use_cases.deliver import SUBSCRIPTION_DELETED
 from correspondence.events.use_cases.subscribe import consumer_of, subscription_body
 from correspondence.kit import clock
 
 _STATUS = {repo.PENDING: "Pending", repo.DELIVERED: "Delivered", repo.FAILED: "Failed"}
+_SHOWN = REASONS | {SUBSCRIPTION_DELETED}
+_HTTP_STATUS = re.compile(r"HTTP [0-9]{3}")
+
+
+def _public_error(text: str | None) -> str | None:
+    """Only the generic reasons are shown; anything else stored (exception texts written before
+    the sender said less) reads as a failed connection."""
+    if text is None or text in _SHOWN or _HTTP_STATUS.fullmatch(text):
+        return text
+    return CONNECTION_FAILED
 
 
 async def _own(pool: asyncpg.Pool, caller: Caller, sid: int) -> asyncpg.Record:
@@ -57,7 +70,7 @@ async def delivery_log(
             "attempts": r["attempts"],
             "nextAttempt": r["next_attempt"] if r["status"] == repo.PENDING else None,
             "lastStatusCode": r["last_status_code"],
-            "lastError": r["last_error"],
+            "lastError": _public_error(r["last_error"]),
             "delivered": r["delivered"],
         }
         for r in rows
