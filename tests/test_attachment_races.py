@@ -164,6 +164,37 @@ async def test_an_upload_that_finishes_after_a_purge_leaves_it_purged_without_by
     assert download.status_code == 400 and download.json()["errorCode"] == 2019
 
 
+async def test_an_upload_whose_bytes_were_swept_as_orphans_fails_and_keeps_nothing(
+    client: httpx.AsyncClient,
+    sender: Sender,
+    services: Services,
+    store: None,
+    bucket: str | None,
+    moto_endpoint: str,
+) -> None:
+    # Imported here, so the other tests of this module still run on code without a sweeper.
+    from correspondence.attachment.use_cases.pending_blobs import SILENT_AFTER, sweep_pending_blobs
+
+    attachment_id = await new_attachment(client, sender)
+    held = HeldUpload(client, sender, attachment_id, PDF)
+
+    async def processing() -> bool:
+        return (await status_of(client, sender, attachment_id))[0] == "UploadProcessing"
+
+    await wait_for(processing)
+    # Silent for so long that the sweeper takes its pending blob for a dead writer's.
+    clock.shift(SILENT_AFTER + timedelta(minutes=1))
+    await sweep_pending_blobs(services.pool, services.blob_store(), now=clock.now())
+
+    response = await held.finish()
+    assert response.status_code == 502 and response.json()["errorCode"] == 2002, response.text
+    await drain(services)
+    assert await status_of(client, sender, attachment_id) == ("Failed", "Upload failed")
+    assert keys_of(services, bucket, moto_endpoint, attachment_id) == []
+    retry = await upload(client, sender, attachment_id, PDF)
+    assert retry.status_code == 200 and retry.json()["status"] == "Published", retry.text
+
+
 async def test_a_delayed_delete_of_a_failed_upload_spares_the_re_upload(
     client: httpx.AsyncClient,
     sender: Sender,
