@@ -270,6 +270,14 @@ async def wait_for(predicate: Any, *, timeout: float = 30.0) -> None:
         await asyncio.sleep(0.05)
 
 
+def attachment_blobs(store: BlobStore, attachment_id: str) -> list[Path]:
+    """The objects a file store holds for an attachment (each upload writes a key of its own:
+    attachments/{id}.{uploadId}; rows from before that used attachments/{id})."""
+    root = getattr(store, "root", None)
+    assert isinstance(root, Path)
+    return sorted(p for p in (root / "attachments").glob(f"{attachment_id}*") if p.is_file())
+
+
 def blob_files(store: BlobStore) -> list[Path]:
     """Every file under a file store's root (finished objects and unfinished temporary files)."""
     root = getattr(store, "root", None)

@@ -20,6 +20,7 @@ from tests import builders
 from tests.attachment_fixtures import (
     API,
     ATTACHMENT,
+    attachment_blobs,
     drain,
     md5,
     new_attachment,
@@ -65,7 +66,7 @@ async def attachment_status(client: httpx.AsyncClient, sender: Sender, attachmen
 def stored(services: Services, attachment_id: str) -> bool:
     store = services.blob_store()
     assert isinstance(store, FileBlobStore)
-    return store.path(f"attachments/{attachment_id}").exists()
+    return bool(attachment_blobs(store, attachment_id))
 
 
 def form(
@@ -551,7 +552,8 @@ async def _stored_files(services: Services) -> list[str]:
     assert isinstance(store, FileBlobStore)
     known = {str(r["id"]) for r in await services.pool.fetch("SELECT id FROM attachments")}
     objects = store.root / "attachments"
-    orphans = [p for p in objects.glob("*") if p.name not in known] if objects.exists() else []
+    # Keys are attachments/{id}.{uploadId}
+    orphans = [p for p in objects.glob("*") if p.name.split(".")[0] not in known] if objects.exists() else []
     unfinished = list(store.incoming.glob("*")) if store.incoming.exists() else []
     return sorted(str(p) for p in orphans + unfinished)
 

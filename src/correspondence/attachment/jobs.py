@@ -1,5 +1,5 @@
-"""Background jobs of the attachment slice: malware scan, expiry, deleting bytes, and failing
-uploads that a crashed server left behind."""
+"""Background jobs of the attachment slice: malware scan, expiry, deleting bytes, failing uploads
+that a crashed server left behind, and deleting bytes whose writer died before its rows committed."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncpg
 
 from correspondence.attachment import tasks
 from correspondence.attachment.use_cases.lifecycle import expire_attachments
+from correspondence.attachment.use_cases.pending_blobs import sweep_pending_blobs
 from correspondence.attachment.use_cases.scan import scan_uploads
 from correspondence.attachment.use_cases.upload import fail_stalled_uploads
 from correspondence.kit import clock
@@ -42,3 +43,8 @@ def register(worker: Worker, services: Services) -> None:
         return await fail_stalled_uploads(services.pool, now=clock.now())
 
     worker.add_poller("attachment.stalled_uploads", every(60, stalled))
+
+    async def orphans() -> int:
+        return await sweep_pending_blobs(services.pool, services.blob_store(), now=clock.now())
+
+    worker.add_poller("attachment.pending_blobs", every(60, orphans))

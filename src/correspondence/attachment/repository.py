@@ -29,7 +29,7 @@ _CORR_PUBLISHED, _CORR_PURGED = 2, (7, 8)
 
 _COLUMNS = """a.id, a.resource_id, a.sender, a.service_owner_id, a.file_name, a.display_name,
   a.is_encrypted, a.checksum, a.senders_reference, a.expiration_in_days, a.data_location_type,
-  a.blob_key, a.size, a.status, a.status_text, a.status_changed, a.created"""
+  a.blob_key, a.size, a.status, a.status_text, a.status_changed, a.created, a.upload_key"""
 
 
 async def insert_attachments(
@@ -289,6 +289,11 @@ async def expiry_facts(conn: Conn, ids: list[uuid.UUID]) -> list[asyncpg.Record]
     return rows
 
 
+async def set_upload_key(conn: Conn, attachment_id: uuid.UUID, key: str) -> None:
+    """The key the upload that just claimed this attachment writes to: only that upload may store."""
+    await conn.execute("UPDATE attachments SET upload_key = $2 WHERE id = $1", attachment_id, key)
+
+
 async def mark_upload_alive(conn: Conn, attachment_id: uuid.UUID, at: datetime) -> None:
     """The upload of this attachment is still streaming (its heartbeat)."""
     await conn.execute(
@@ -308,3 +313,42 @@ async def stalled_uploads(conn: asyncpg.Connection, before: datetime) -> list[uu
         before,
     )
     return [r["id"] for r in rows]
+
+
+# --- pending blobs: bytes written before the rows that refer to them commit ----------------------
+
+
+async def record_pending(conn: Conn, keys: list[str], at: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO pending_blobs (key, created, alive) SELECT k, $2, $2 FROM unnest($1::text[]) k
+           ON CONFLICT (key) DO UPDATE SET alive = EXCLUDED.alive""",
+        keys,
+        at,
+    )
+
+
+async def touch_pending(conn: Conn, keys: list[str], at: datetime) -> None:
+    """The writer of these blobs is still alive (its heartbeat)."""
+    if keys:
+        await conn.execute("UPDATE pending_blobs SET alive = $2 WHERE key = ANY($1::text[])", keys, at)
+
+
+async def clear_pending(conn: Conn, keys: list[str]) -> int:
+    """Drop the records (their rows commit with this, or their bytes are deleted); returns how many
+    were still there: fewer than asked means the sweeper took the rest and deletes their bytes."""
+    if not keys:
+        return 0
+    rows = await conn.fetch("DELETE FROM pending_blobs WHERE key = ANY($1::text[]) RETURNING key", keys)
+    return len(rows)
+
+
+async def stale_pending(conn: asyncpg.Connection, before: datetime, limit: int) -> list[str]:
+    """Pending blobs whose writer has been silent since `before`; locked, skipping those another
+    sweeper or a committing writer holds."""
+    rows = await conn.fetch(
+        """SELECT key FROM pending_blobs WHERE alive < $1 ORDER BY alive LIMIT $2
+           FOR UPDATE SKIP LOCKED""",
+        before,
+        limit,
+    )
+    return [r["key"] for r in rows]

@@ -40,16 +40,13 @@ _END_OF_TIME = datetime.max.replace(tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class UploadedFile:
-    """A file part of a multipart Initialize, already stored under its own attachment id."""
+    """A file part of a multipart Initialize, already stored (as a pending blob) under `blob_key`."""
 
     attachment_id: uuid.UUID
     file_name: str
     size: int
     md5: str
-
-    @property
-    def blob_key(self) -> str:
-        return tasks.blob_key(self.attachment_id)
+    blob_key: str
 
 
 @dataclass
@@ -200,7 +197,9 @@ async def write_initialize(
     write: Callable[[asyncpg.Connection | asyncpg.Pool], Awaitable[list[asyncpg.Record]]],
 ) -> list[asyncpg.Record]:
     """Run the Initialize statement; with new files, in one transaction with their rows (and scan
-    jobs), rolled back when the statement wrote nothing (reserved recipient, idempotency key)."""
+    jobs), rolled back when the statement wrote nothing (reserved recipient, idempotency key).
+    The files' pending records are cleared with it; if the sweeper took one (this request was
+    silent so long it was thought dead), its bytes are gone and nothing is written (2002)."""
     if not plan.new_rows:
         return await write(pool)
     statuses = [(repo.INITIALIZED, "Initialized"), (repo.UPLOAD_PROCESSING, "UploadProcessing")]
@@ -211,6 +210,9 @@ async def write_initialize(
         await transaction.start()
         try:
             await repo.insert_attachments(conn, plan.new_rows, statuses, now, party)
+            keys = [row["blob_key"] for row in plan.new_rows]
+            if await repo.clear_pending(conn, keys) != len(keys):
+                raise attachment_errors.UPLOAD_FAILED()
             rows = await write(conn)
             if not rows or not rows[0]["written"]:
                 await transaction.rollback()

@@ -2,7 +2,9 @@
 straight to the blob store under a fresh attachment id (MD5 and size computed on the way); the
 fields become the same request model as the JSON endpoint's, and the Initialize use case checks
 and writes everything, the new attachments included. When anything fails, or the request replays
-an earlier one, the stored files are deleted again: no attachment row refers to them."""
+an earlier one, the stored files are deleted again: no attachment row refers to them. Each file is
+recorded as a pending blob before its bytes are written, and the record is cleared when the rows
+commit; if the process dies in between, the worker's sweeper deletes the bytes."""
 
 from __future__ import annotations
 
@@ -25,6 +27,11 @@ from correspondence.attachment.streams import (
     with_idle_timeout,
 )
 from correspondence.attachment.use_cases.attach import MAX_ATTACHMENTS, UploadedFile
+from correspondence.attachment.use_cases.pending_blobs import (
+    forget_pending,
+    keep_pending_alive,
+    record_pending,
+)
 from correspondence.attachment.use_cases.upload import upload_error
 from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors as correspondence_errors
@@ -48,15 +55,22 @@ _QUEUE_DEPTH = 16  # network chunks waiting for the store, per file
 class _StoredFile:
     """A file part streamed into the blob store by a task fed through a small queue."""
 
-    def __init__(self, blobs: BlobStore, part: Part, limit: int) -> None:
+    def __init__(self, pool: asyncpg.Pool, blobs: BlobStore, part: Part, limit: int) -> None:
         self.attachment_id = new_id()
+        self.key = tasks.new_blob_key(self.attachment_id)
         self.file_name = part.filename or ""
         self._queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(_QUEUE_DEPTH)
         self.hashed = Hashed(self._chunks(), limit=limit, require_content=False)
         self.size = 0
-        self.task = asyncio.get_running_loop().create_task(
-            blobs.put(tasks.blob_key(self.attachment_id), self.hashed)
-        )
+        self.task = asyncio.get_running_loop().create_task(self._store(pool, blobs))
+
+    async def _store(self, pool: asyncpg.Pool, blobs: BlobStore) -> int:
+        """Recorded as pending (committed) before the first byte is written."""
+        try:
+            await record_pending(pool, [self.key])
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise UploadProblem() from exc
+        return await blobs.put(self.key, self.hashed)
 
     async def _chunks(self) -> AsyncIterator[bytes]:
         while True:
@@ -135,10 +149,11 @@ async def initialize_with_upload(
             return _Discard()
         if len(stored) >= MAX_ATTACHMENTS:
             raise correspondence_errors.TOO_MANY_ATTACHMENTS()
-        file = _StoredFile(blobs, part, max_file_bytes)
+        file = _StoredFile(pool, blobs, part, max_file_bytes)
         stored.append(file)
         return file
 
+    alive = asyncio.create_task(keep_pending_alive(pool, lambda: [f.key for f in stored]))
     try:
         try:
             fields = await parse_form(
@@ -158,7 +173,9 @@ async def initialize_with_upload(
         except ValidationError as exc:
             raise to_validation_problem(exc) from None
         reject_nul(request)
-        uploads = [UploadedFile(f.attachment_id, f.file_name, f.size, f.hashed.md5 or "") for f in stored]
+        uploads = [
+            UploadedFile(f.attachment_id, f.file_name, f.size, f.hashed.md5 or "", f.key) for f in stored
+        ]
         result = await initialize_correspondences(
             pool=pool,
             resources=resources,
@@ -171,18 +188,18 @@ async def initialize_with_upload(
             max_file_bytes=max_file_bytes,
         )
     except BaseException:
-        await _forget(blobs, stored)
+        await _forget(pool, blobs, stored)
         raise
+    finally:
+        alive.cancel()
     if result.replayed:
-        await _forget(blobs, stored)  # the first request's attachments stand
+        await _forget(pool, blobs, stored)  # the first request's attachments stand
     return result
 
 
-async def _forget(blobs: BlobStore, files: list[_StoredFile]) -> None:
+async def _forget(pool: asyncpg.Pool, blobs: BlobStore, files: list[_StoredFile]) -> None:
+    """No row refers to these files: delete them (what cannot be deleted now, the sweeper does)."""
     for file in files:
         if not file.task.done():
             await file.abort()
-        try:
-            await blobs.delete(tasks.blob_key(file.attachment_id))
-        except BlobError as exc:  # an unreferenced object is left behind; say so
-            log.warning("could not delete unused upload %s: %s", file.attachment_id, exc)
+    await forget_pending(pool, blobs, [f.key for f in files])

@@ -1,4 +1,8 @@
-"""Purge an attachment its sender no longer needs (api.md §3.16): status Purged, bytes deleted."""
+"""Purge an attachment its sender no longer needs (api.md §3.16): status Purged, bytes deleted.
+
+An attachment whose upload or malware scan is in progress (UploadProcessing) is refused with 2005
+"File has already been or is being uploaded": the reference lists no error for this (it would
+purge and let the upload bring the file back); 2005 is its error for exactly this state."""
 
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ async def purge_attachment(
             raise errors.ALREADY_PURGED()
         if row["status"] == repo.EXPIRED:
             raise errors.EXPIRED_PURGE()
+        if row["status"] == repo.UPLOAD_PROCESSING:
+            raise errors.ALREADY_UPLOADED()
         if await repo.correspondence_ids(conn, attachment_id):
             raise errors.PURGE_LINKED()
         await repo.append_status(

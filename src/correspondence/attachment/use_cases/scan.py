@@ -48,9 +48,10 @@ async def scan_uploads(
             else:
                 if verdict.infected:
                     failure = f"Malware scan failed: {verdict.detail}"
+        scanned_key = row["blob_key"]
         row = await repo.get(conn, attachment_id, lock=True)
-        if row is None or row["status"] != repo.UPLOAD_PROCESSING:
-            continue
+        if row is None or row["status"] != repo.UPLOAD_PROCESSING or row["blob_key"] != scanned_key:
+            continue  # purged, or failed and uploaded again, while it was scanned: not this verdict
         if failure is not None:
             await fail_attachments(conn, [row], failure, at)
         else:

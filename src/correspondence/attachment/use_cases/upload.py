@@ -2,9 +2,12 @@
 the way, never held whole in memory.
 
 The attachment is claimed (UploadProcessing) in its own short transaction before the first byte
-is read, so a second upload of the same attachment is refused (2005) while this one runs. A failed
-upload — checksum mismatch, client gone, too slow, storage error — leaves no object in the store
-and the attachment Failed with the reason; it may then be uploaded again."""
+is read, so a second upload of the same attachment (and a purge) is refused (2005) while this one
+runs. Each upload writes a fresh blob key, recorded as pending until the bytes are recorded on the
+row, so nothing is left if the process dies in between. A failed upload — checksum mismatch,
+client gone, too slow, storage error — leaves no object in the store and the attachment Failed
+with the reason; it may then be uploaded again. An upload that finishes after it lost the
+attachment (purged, or failed by the stalled-upload poller) changes nothing and deletes its bytes."""
 
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ from correspondence.attachment.streams import (
     with_idle_timeout,
 )
 from correspondence.attachment.use_cases.lifecycle import BYPASSED_SCAN, publish_attachments
+from correspondence.attachment.use_cases.pending_blobs import forget_pending
 from correspondence.attachment.use_cases.view import load_for_sender, overview
 from correspondence.auth.caller import Caller
 from correspondence.correspondence.use_cases.access import caller_party
@@ -75,6 +79,38 @@ async def upload_attachment(
     idle_seconds: float,
 ) -> dict[str, Any]:
     party = caller_party(caller)
+    key = tasks.new_blob_key(attachment_id)
+    row = await _claim(pool, caller, attachment_id, key, declared_length, max_bytes, party)
+    body = read_ahead(with_idle_timeout(chunks, idle_seconds))
+    hashed = Hashed(body, limit=max_bytes, expected=row["checksum"])
+    alive = asyncio.create_task(keep_alive(pool, attachment_id, HEARTBEAT_SECONDS, key=key))
+    try:
+        size = await blobs.put(key, hashed)
+    except (UploadProblem, BlobError) as exc:
+        text, error = upload_error(exc, max_bytes)
+        log.info("upload of attachment %s failed: %s", attachment_id, text)
+        await _fail(pool, blobs, attachment_id, key, text, party)
+        raise error from exc
+    except asyncio.CancelledError:
+        # The server is stopping: record why, without delaying the cancellation.
+        _background(_fail(pool, blobs, attachment_id, key, UploadInterrupted.status_text, party))
+        raise
+    finally:
+        alive.cancel()
+    return await _commit(pool, blobs, caller, attachment_id, key, size, hashed.md5, scan)
+
+
+async def _claim(
+    pool: asyncpg.Pool,
+    caller: Caller,
+    attachment_id: uuid.UUID,
+    key: str,
+    declared_length: int | None,
+    max_bytes: int,
+    party: str | None,
+) -> asyncpg.Record:
+    """UploadProcessing, in its own short transaction before the first byte is read; the upload's
+    key is recorded on the row and as a pending blob (swept if this process dies)."""
     async with pool.acquire() as conn, conn.transaction():
         row = await load_for_sender(conn, caller, attachment_id, lock=True)
         if declared_length is not None and (declared_length <= 0 or declared_length > max_bytes):
@@ -83,45 +119,72 @@ async def upload_attachment(
             raise errors.ALREADY_UPLOADED()
         if await repo.correspondence_ids(conn, attachment_id):
             raise errors.ALREADY_LINKED()
-        await repo.append_status(
-            conn, [attachment_id], repo.UPLOAD_PROCESSING, "UploadProcessing", clock.now(), party
-        )
+        now = clock.now()
+        processing = repo.UPLOAD_PROCESSING
+        await repo.append_status(conn, [attachment_id], processing, "UploadProcessing", now, party)
+        await repo.set_upload_key(conn, attachment_id, key)
+        await repo.record_pending(conn, [key], now)
+    return row
 
-    key = tasks.blob_key(attachment_id)
-    body = read_ahead(with_idle_timeout(chunks, idle_seconds))
-    hashed = Hashed(body, limit=max_bytes, expected=row["checksum"])
-    alive = asyncio.create_task(keep_alive(pool, attachment_id, HEARTBEAT_SECONDS))
-    try:
-        size = await blobs.put(key, hashed)
-    except (UploadProblem, BlobError) as exc:
-        text, error = upload_error(exc, max_bytes)
-        log.info("upload of attachment %s failed: %s", attachment_id, text)
-        await _fail(pool, attachment_id, text, party)
-        raise error from exc
-    except asyncio.CancelledError:
-        # The server is stopping: record why, without delaying the cancellation.
-        _background(_fail(pool, attachment_id, UploadInterrupted.status_text, party))
-        raise
-    finally:
-        alive.cancel()
 
+async def _commit(
+    pool: asyncpg.Pool,
+    blobs: BlobStore,
+    caller: Caller,
+    attachment_id: uuid.UUID,
+    key: str,
+    size: int,
+    md5: str | None,
+    scan: bool,
+) -> dict[str, Any]:
+    """Record the stored bytes, under the attachment's row lock, only if this upload still owns
+    the attachment: not purged, failed (by the stalled-upload poller) or re-uploaded meanwhile,
+    and its bytes not swept. An upload that lost deletes its bytes (a job, in the same transaction,
+    in case deleting them now fails) and answers with the reason."""
     async with pool.acquire() as conn, conn.transaction():
-        await repo.set_stored(conn, attachment_id, key, size, hashed.md5)
-        if scan:
-            await jobs.enqueue(conn, tasks.SCAN, ref_id=attachment_id)
-        else:
-            await publish_attachments(conn, [attachment_id], BYPASSED_SCAN, clock.now())
-        row = await load_for_sender(conn, caller, attachment_id)
-        linked = await repo.correspondence_ids(conn, attachment_id)
-    return overview(row, linked)
+        row = await repo.get(conn, attachment_id, lock=True)
+        owner = (
+            row is not None
+            and row["status"] == repo.UPLOAD_PROCESSING
+            and row["upload_key"] == key
+            and row["blob_key"] is None
+        )
+        kept = await repo.clear_pending(conn, [key]) == 1  # else the sweeper took (and deletes) them
+        if owner and kept:
+            await repo.set_stored(conn, attachment_id, key, size, md5)
+            if scan:
+                await jobs.enqueue(conn, tasks.SCAN, ref_id=attachment_id)
+            else:
+                await publish_attachments(conn, [attachment_id], BYPASSED_SCAN, clock.now())
+            row = await load_for_sender(conn, caller, attachment_id)
+            linked = await repo.correspondence_ids(conn, attachment_id)
+            return overview(row, linked)
+        if owner:  # its bytes were swept: it may be uploaded again
+            text, party = UploadProblem.status_text, caller_party(caller)
+            await repo.append_status(conn, [attachment_id], repo.FAILED, text, clock.now(), party)
+        await jobs.enqueue(conn, tasks.DELETE_BLOB, ref_id=attachment_id, payload={"key": key})
+    log.info("upload of attachment %s finished after it lost the attachment; its bytes go", attachment_id)
+    try:
+        await blobs.delete(key)
+    except BlobError as exc:
+        log.warning("deleting the bytes of a lost upload of %s failed (a job does): %s", attachment_id, exc)
+    if row is not None and row["status"] == repo.PURGED:
+        raise errors.ALREADY_PURGED()
+    raise errors.UPLOAD_FAILED()
 
 
-async def keep_alive(pool: asyncpg.Pool, attachment_id: uuid.UUID, every_seconds: float) -> None:
-    """The upload's heartbeat, until cancelled when the bytes are stored (or the upload failed)."""
+async def keep_alive(
+    pool: asyncpg.Pool, attachment_id: uuid.UUID, every_seconds: float, *, key: str | None = None
+) -> None:
+    """The upload's heartbeat (and its pending blob's), until cancelled when the bytes are stored
+    (or the upload failed)."""
     while True:
         await asyncio.sleep(every_seconds)
         try:
-            await repo.mark_upload_alive(pool, attachment_id, clock.now())
+            now = clock.now()
+            await repo.mark_upload_alive(pool, attachment_id, now)
+            if key is not None:
+                await repo.touch_pending(pool, [key], now)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("upload heartbeat of attachment %s failed: %s", attachment_id, exc)
 
@@ -136,9 +199,17 @@ async def fail_stalled_uploads(pool: asyncpg.Pool, *, now: datetime) -> int:
     return len(ids)
 
 
-async def _fail(pool: asyncpg.Pool, attachment_id: uuid.UUID, text: str, party: str | None) -> None:
+async def _fail(
+    pool: asyncpg.Pool, blobs: BlobStore, attachment_id: uuid.UUID, key: str, text: str, party: str | None
+) -> None:
+    """Failed with `text`, unless it is no longer this upload's (purged or re-claimed meanwhile);
+    whatever the store kept of the bytes is deleted (a write cut off while committing may have
+    landed)."""
     async with pool.acquire() as conn, conn.transaction():
-        await repo.append_status(conn, [attachment_id], repo.FAILED, text, clock.now(), party)
+        row = await repo.get(conn, attachment_id, lock=True)
+        if row is not None and row["status"] == repo.UPLOAD_PROCESSING and row["upload_key"] == key:
+            await repo.append_status(conn, [attachment_id], repo.FAILED, text, clock.now(), party)
+    await forget_pending(pool, blobs, [key])
 
 
 _tasks: set[asyncio.Task[None]] = set()
