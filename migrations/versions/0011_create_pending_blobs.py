@@ -6,14 +6,14 @@ knows it and deletes its bytes instead of bringing the attachment back.
 Existing rows keep their recorded `blob_key` (attachments/{id}); new uploads write a fresh key
 each (attachments/{id}.{uploadId}).
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 """
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
