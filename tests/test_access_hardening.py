@@ -367,3 +367,23 @@ async def test_search_by_idempotent_key_hides_what_the_recipient_may_not_see(
     assert (await search(client, recipient, role="Recipient", idempotentKey=strict_key)).json()["ids"] == [
         strict
     ]
+
+
+# --- event subscriptions as owner --------------------------------------------------------------------
+
+
+async def test_owner_subscriptions_need_the_write_scope(
+    client: httpx.AsyncClient, sender: Sender, dev_issuer: DevIssuer
+) -> None:
+    subscriptions = "/events/api/v1/subscriptions"
+    created = await client.post(
+        subscriptions, json={"endPoint": "http://127.0.0.1:9/hook"}, headers=sender.headers
+    )
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
+    read_only = bearer(dev_issuer.mint(scope=READ, org=sender.org))
+    assert (await client.get(subscriptions, headers=read_only)).json()["subscriptions"] == []
+    for method in ("GET", "DELETE"):
+        assert (await client.request(method, f"{subscriptions}/{sid}", headers=read_only)).status_code == 403
+    assert (await client.get(f"{subscriptions}/{sid}/deliveries", headers=read_only)).status_code == 403
+    assert (await client.get(f"{subscriptions}/{sid}", headers=sender.headers)).status_code == 200
