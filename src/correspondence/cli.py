@@ -160,6 +160,9 @@ def token(
     pid: Annotated[str | None, typer.Option(help="National identity number of a person.")] = None,
     scope: Annotated[str, typer.Option(help="Space-separated scopes.")] = "altinn:correspondence.write",
     lifetime: Annotated[int | None, typer.Option(help="Lifetime in seconds.")] = None,
+    auth_level: Annotated[
+        int, typer.Option(min=0, max=4, help="Authentication level (urn:altinn:authlevel), 0-4.")
+    ] = 3,
 ) -> None:
     """Print a token from the development issuer."""
     from correspondence.auth.tokens import DevIssuer
@@ -181,7 +184,11 @@ def token(
     issuer = DevIssuer(settings.dev_issuer, settings.data_dir, settings.dev_token_lifetime_seconds)
     typer.echo(
         issuer.mint(
-            scope=scope, org=org.rsplit(":", 1)[-1] if org else None, pid=pid, lifetime_seconds=lifetime
+            scope=scope,
+            org=org.rsplit(":", 1)[-1] if org else None,
+            pid=pid,
+            auth_level=auth_level,
+            lifetime_seconds=lifetime,
         )
     )
 
@@ -197,7 +204,9 @@ def resource_add(
     confidential: Annotated[
         str, typer.Option(help="NotConfidential, Confidential or ExplicitlyDelegated.")
     ] = "NotConfidential",
-    min_auth_level: Annotated[int, typer.Option(help="Minimum authentication level (0-4).")] = 0,
+    min_auth_level: Annotated[
+        int, typer.Option(min=0, max=4, help="Minimum authentication level (0-4).")
+    ] = 0,
 ) -> None:
     """Register a resource and the organisation that owns it."""
     from correspondence.kit.text import is_valid_org_number, is_valid_resource_id, strip_resource_prefix
@@ -295,6 +304,13 @@ def party_set(
 def access_grant(
     person: Annotated[str, typer.Argument(help="National identity number of the person.")],
     party: Annotated[str, typer.Option("--party", help="Organisation number the person may act for.")],
+    confidential: Annotated[
+        bool,
+        typer.Option(
+            "--confidential/--not-confidential",
+            help="Include the organisation's confidential correspondence (granting again changes it).",
+        ),
+    ] = False,
 ) -> None:
     """Let a person act for an organisation."""
     from correspondence.registry import repository
@@ -308,8 +324,13 @@ def access_grant(
             "PERSON_ID must be a national identity number and --party an organisation number.", err=True
         )
         raise typer.Exit(2)
-    _with_connection(lambda conn: repository.grant_access(conn, person=person_urn, party=party_urn))
-    typer.echo(f"{person_urn} may act for {party_urn}")
+    _with_connection(
+        lambda conn: repository.grant_access(
+            conn, person=person_urn, party=party_urn, confidential=confidential
+        )
+    )
+    suffix = ", confidential correspondence included" if confidential else ""
+    typer.echo(f"{person_urn} may act for {party_urn}{suffix}")
 
 
 @access_app.command("revoke")

@@ -17,6 +17,8 @@ class Caller:
     org: str | None  # 9-digit organisation number, when the token names one
     pid: str | None  # national identity number of a person, when the token names one
     expires: float
+    # Authentication level 0-4 (api.md §2.4): reading as recipient needs the resource's minimum.
+    auth_level: int = 0
 
     @property
     def is_sender(self) -> bool:
@@ -30,6 +32,30 @@ def _after_last_colon(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
     return value.rsplit(":", 1)[-1]
+
+
+# ID-porten's acr values as levels (api.md §2.4), and the legacy ones.
+ACR_LEVELS = {
+    "idporten-loa-high": 4,
+    "idporten-loa-substantial": 3,
+    "idporten-loa-low": 2,
+    "selfregistered-email": 0,
+    "level4": 4,
+    "level3": 3,
+}
+
+
+def auth_level_of(claims: dict[str, Any]) -> int:
+    """`urn:altinn:authlevel` (an integer or a numeric string), else ID-porten's `acr`; else 0."""
+    raw = claims.get("urn:altinn:authlevel")
+    if isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
+        raw = int(raw.strip())
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return max(0, min(raw, 4))
+    acr = claims.get("acr")
+    if isinstance(acr, str):
+        return ACR_LEVELS.get(acr.strip().lower(), 0)
+    return 0
 
 
 def caller_from_claims(claims: dict[str, Any], kind: Literal["altinn", "maskinporten"]) -> Caller:
@@ -59,4 +85,5 @@ def caller_from_claims(claims: dict[str, Any], kind: Literal["altinn", "maskinpo
         org=org,
         pid=pid if isinstance(pid, str) and pid else None,
         expires=float(claims["exp"]),
+        auth_level=auth_level_of(claims),
     )

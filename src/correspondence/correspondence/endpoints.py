@@ -271,7 +271,8 @@ def _search_query(params: Mapping[str, str]) -> SearchQuery:
 
 async def _search(svc: Services, caller: Caller, params: Mapping[str, str]) -> Response:
     query = _search_query(params)
-    return json_response(await search_correspondences(pool=svc.pool, caller=caller, query=query))
+    found = await search_correspondences(pool=svc.pool, resources=svc.resources, caller=caller, query=query)
+    return json_response(found)
 
 
 # --- the hot routes, served by kit/fastpath without FastAPI's routing (same checks and code) ------

@@ -162,18 +162,21 @@ async def get_correspondence(
     sql = """SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
                   ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
                   ct.external_references::text AS external_references,
-                  ct.notification::text AS notification_request
+                  ct.notification::text AS notification_request,
+                  COALESCE(r.min_auth_level, 0) AS min_auth_level
            FROM correspondences c JOIN correspondence_contents ct ON ct.id = c.content_id
+           LEFT JOIN resources r ON r.resource_id = c.resource_id
            WHERE c.id = $1"""
     row: asyncpg.Record | None = await conn.fetchrow(sql + (" FOR UPDATE OF c" if lock else ""), cid)
     return row
 
 
-async def has_delegation(conn: asyncpg.Connection | asyncpg.Pool, person: str, party: str) -> bool:
-    found: bool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM delegations WHERE person = $1 AND party = $2)", person, party
+async def delegation(conn: asyncpg.Connection | asyncpg.Pool, person: str, party: str) -> bool | None:
+    """None without a delegation; else whether it includes confidential correspondence."""
+    confidential: bool | None = await conn.fetchval(
+        "SELECT confidential FROM delegations WHERE person = $1 AND party = $2", person, party
     )
-    return found
+    return confidential
 
 
 async def has_status(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, status: int) -> bool:
@@ -263,43 +266,33 @@ async def get_party_name(conn: asyncpg.Connection | asyncpg.Pool, party: str) ->
 
 async def search_ids(
     conn: asyncpg.Connection | asyncpg.Pool, branches: list[str], args: list[Any], offset: int, limit: int
-) -> tuple[list[uuid.UUID], int]:
-    """One page of ids, newest first, and the total. Each branch is a WHERE clause built from
-    fixed text and numbered parameters only (see use_cases/search.py)."""
+) -> tuple[list[uuid.UUID], int, set[str]]:
+    """One page of ids, newest first, the total, and the resources of the page's rows. Each branch
+    is a WHERE clause built from fixed text and numbered parameters only (see use_cases/search.py)."""
     n = len(args)
     order = "ORDER BY requested_publish_time DESC, id DESC"
     if len(branches) == 1:
         where = branches[0]
         page_sql = (
-            f"SELECT id, count(*) OVER () AS total FROM correspondences WHERE {where} "
+            f"SELECT id, resource_id, count(*) OVER () AS total FROM correspondences WHERE {where} "
             f"{order} LIMIT ${n + 1} OFFSET ${n + 2}"
         )
         count_sql = f"SELECT count(*) FROM correspondences WHERE {where}"
     else:
         union = " UNION ".join(
-            f"(SELECT id, requested_publish_time FROM correspondences WHERE {b})" for b in branches
+            f"(SELECT id, requested_publish_time, resource_id FROM correspondences WHERE {b})"
+            for b in branches
         )
         page_sql = (
-            f"SELECT id, count(*) OVER () AS total FROM ({union}) u {order} LIMIT ${n + 1} OFFSET ${n + 2}"
+            f"SELECT id, resource_id, count(*) OVER () AS total FROM ({union}) u {order} "
+            f"LIMIT ${n + 1} OFFSET ${n + 2}"
         )
         count_sql = f"SELECT count(*) FROM ({union}) u"
     rows = await conn.fetch(page_sql, *args, limit, offset)
     if rows:
-        return [r["id"] for r in rows], int(rows[0]["total"])
+        return [r["id"] for r in rows], int(rows[0]["total"]), {r["resource_id"] for r in rows}
     total: int = await conn.fetchval(count_sql, *args) if offset > 0 else 0
-    return [], total
-
-
-async def find_by_idempotent_key(
-    conn: asyncpg.Connection | asyncpg.Pool, key: uuid.UUID, party: str
-) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        """SELECT id FROM correspondences WHERE idempotent_key = $1
-             AND ($2 = recipient OR $2 = 'urn:altinn:organization:identifier-no:' || service_owner_id)""",
-        key,
-        party,
-    )
-    return [r["id"] for r in rows]
+    return [], total, set()
 
 
 # --- due dates ------------------------------------------------------------------------------------

@@ -26,6 +26,11 @@ async def get_resource(conn: asyncpg.Connection | asyncpg.Pool, resource_id: str
     return Resource(**dict(row)) if row else None
 
 
+async def min_auth_levels(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
+    rows = await conn.fetch("SELECT resource_id, min_auth_level FROM resources")
+    return {r["resource_id"]: int(r["min_auth_level"]) for r in rows}
+
+
 async def upsert_resource(
     conn: asyncpg.Connection,
     *,
@@ -84,9 +89,16 @@ async def set_party_name(conn: asyncpg.Connection, *, party: str, name: str) -> 
     )
 
 
-async def grant_access(conn: asyncpg.Connection, *, person: str, party: str) -> None:
+async def grant_access(
+    conn: asyncpg.Connection, *, person: str, party: str, confidential: bool = False
+) -> None:
+    """A delegation, or a changed one: granting again sets whether it includes confidential post."""
     await conn.execute(
-        "INSERT INTO delegations (person, party) VALUES ($1, $2) ON CONFLICT DO NOTHING", person, party
+        """INSERT INTO delegations (person, party, confidential) VALUES ($1, $2, $3)
+           ON CONFLICT (person, party) DO UPDATE SET confidential = EXCLUDED.confidential""",
+        person,
+        party,
+        confidential,
     )
 
 

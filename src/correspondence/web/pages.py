@@ -28,7 +28,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors as correspondence_errors
 from correspondence.correspondence import repository as correspondence_repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES, STATUS_NAMES
-from correspondence.correspondence.use_cases.access import caller_party, may_act_for
+from correspondence.correspondence.use_cases.access import acting_for, caller_party
 from correspondence.correspondence.use_cases.view import RECIPIENT_NAME
 from correspondence.kit.text import ORG_URN, PERSON_URN, strip_resource_prefix
 from correspondence.services import Services
@@ -270,28 +270,43 @@ def _filters(ctx: Context) -> tuple[repo.InboxFilter, dict[str, str]]:
 
 
 async def inbox(ctx: Context) -> Response:
-    caller = ctx.require()
-    if not (caller.is_sender or scopes.READ in caller.scopes):
-        raise WebError(403, f"The token must carry the scope {scopes.WRITE} or {scopes.READ}.")
+    """The recipient's list: what the caller could open (use_cases/access.py), so resources above
+    the caller's authentication level, and confidential correspondence for a person whose
+    delegation does not include it, are left out."""
+    caller = ctx.require(scopes.READ)
     pool = ctx.svc.pool
     party = party_of(ctx)
     if party is None:
         raise correspondence_errors.CALLER_UNKNOWN()
-    if not await may_act_for(pool, caller, party):
+    acting = await acting_for(pool, caller, party)
+    if acting is None:
         raise correspondence_errors.NO_ACCESS()
     f, chosen = _filters(ctx)
+    f = replace(f, hide_confidential=acting.delegated and not acting.confidential)
     q = ctx.request.query_params
     before = repo.Cursor.decode(q.get("before"))
     after = None if before else repo.Cursor.decode(q.get("after"))
-    async with pool.acquire() as conn, conn.transaction(readonly=True):
-        await repo.plan_per_query(conn)
-        if f.text is not None:
-            matching = await repo.matching_contents(conn, f.text)
-            if matching is not None:
-                f = replace(f, content_ids=matching)
-        rows = await repo.inbox_page(conn, party, f, before=before, after=after, limit=PAGE_SIZE + 1)
-        total = await repo.inbox_count(conn, party, f)
-        resources = await repo.inbox_resources(conn, party)
+    cache = ctx.svc.resources
+    restricted = await cache.above_level(pool, caller.auth_level)
+
+    async def load(f: repo.InboxFilter) -> tuple[list[asyncpg.Record], int, list[asyncpg.Record]]:
+        async with pool.acquire() as conn, conn.transaction(readonly=True):
+            await repo.plan_per_query(conn)
+            if f.text is not None:
+                matching = await repo.matching_contents(conn, f.text)
+                if matching is not None:
+                    f = replace(f, content_ids=matching)
+            rows = await repo.inbox_page(conn, party, f, before=before, after=after, limit=PAGE_SIZE + 1)
+            total = await repo.inbox_count(conn, party, f)
+            resources = await repo.inbox_resources(conn, party)
+        return rows, total, [r for r in resources if r["resource_id"] not in f.hidden_resources]
+
+    rows, total, resources = await load(replace(f, hidden_resources=restricted))
+    if await cache.learn(pool, {r["resource_id"] for r in rows} | {r["resource_id"] for r in resources}):
+        # A resource registered after the levels were read: list again if it is one to leave out.
+        again = await cache.above_level(pool, caller.auth_level)
+        if again != restricted:
+            rows, total, resources = await load(replace(f, hidden_resources=again))
     more = len(rows) > PAGE_SIZE
     if after is not None:
         rows = rows[1:] if more else rows
@@ -388,8 +403,9 @@ async def sent(ctx: Context) -> Response:
     caller = ctx.require()
     if caller.org is None:
         raise WebError(403, ctx.t("sent_needs_org"))
-    if not (caller.is_sender or scopes.READ in caller.scopes):
-        raise WebError(403, f"The token must carry the scope {scopes.WRITE} or {scopes.READ}.")
+    if not caller.is_sender:
+        needed = scopes.WRITE if caller.kind == "altinn" else f"{scopes.SERVICE_OWNER} and {scopes.WRITE}"
+        raise WebError(403, f"The token must carry the scope {needed}.")
     pool = ctx.svc.pool
     owned = await repo.owned_resources(pool, caller.org)
     chosen = ctx.request.query_params.get("resource") or (owned[0]["resource_id"] if owned else None)

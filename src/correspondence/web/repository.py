@@ -9,7 +9,7 @@ costs, and totals are counted only up to a cap.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +56,8 @@ class InboxFilter:
     from_time: datetime | None = None
     to_time: datetime | None = None  # exclusive
     unread: bool = False
+    hidden_resources: list[str] = field(default_factory=list)  # above the caller's authentication level
+    hide_confidential: bool = False  # a person whose delegation does not include confidential post
 
 
 async def plan_per_query(conn: asyncpg.Connection) -> None:
@@ -87,6 +89,10 @@ def _inbox_where(party: str, f: InboxFilter, args: list[Any]) -> str:
         where += f" AND c.requested_publish_time < {arg(f.to_time)}"
     if f.unread:
         where += " AND c.read_at IS NULL"
+    if f.hidden_resources:
+        where += f" AND c.resource_id <> ALL({arg(f.hidden_resources)}::text[])"
+    if f.hide_confidential:
+        where += " AND NOT c.is_confidential"
     if f.content_ids is not None:
         where += f" AND c.content_id = ANY({arg(f.content_ids)}::uuid[])"
     elif f.text is not None:

@@ -24,11 +24,12 @@ def iso(value: datetime | None) -> str | None:
 async def load_for_sender(
     conn: asyncpg.Connection | asyncpg.Pool, caller: Caller, attachment_id: uuid.UUID, *, lock: bool = False
 ) -> asyncpg.Record:
-    """The attachment, if the caller is the organisation that owns it: 2001, then 4001."""
+    """The attachment, if the caller is the organisation that owns it, calling with the sender
+    policy's scopes: 2001, then 4001."""
     row = await repo.get(conn, attachment_id, lock=lock)
     if row is None:
         raise errors.NOT_FOUND()
-    if caller.org is None or caller.org != row["service_owner_id"]:
+    if not caller.is_sender or caller.org is None or caller.org != row["service_owner_id"]:
         raise errors.NO_ACCESS()
     return row
 

@@ -1,9 +1,11 @@
 """Who may see and act on one correspondence, and in which role (api.md §2.4–§2.6).
 
-The sender is the organisation that owns the correspondence's resource. The recipient is the
-recipient party itself, or a person with a delegation for that organisation. A token with the
-write scope acts as sender when it may; otherwise a read scope acts as recipient. Anyone else is
-refused with 403 (DESIGN decision 6) — never shown data.
+The sender is the organisation that owns the correspondence's resource, calling with the sender
+policy's scopes (write; a raw Maskinporten token also serviceowner): the organisation alone is not
+enough. The recipient is the recipient party itself, or a person with a delegation for that
+organisation, with the read scope, an authentication level at least the resource's minimum, and —
+for confidential correspondence reached through a delegation — a delegation that includes
+confidential post. Anyone else is refused with 403 (DESIGN decision 6) — never shown data.
 """
 
 from __future__ import annotations
@@ -54,15 +56,46 @@ def caller_party(caller: Caller) -> str | None:
     return None
 
 
-async def may_act_for(pool: asyncpg.Pool | asyncpg.Connection, caller: Caller, party: str) -> bool:
-    """The caller is `party`, or a person with a delegation for it."""
+def is_owner_acting_as_sender(caller: Caller, owner_org: str) -> bool:
+    """Sender policy (write scope; Maskinporten also serviceowner) and the owning organisation."""
+    return caller.is_sender and caller.org is not None and caller.org == owner_org
+
+
+def reads_as_recipient(caller: Caller) -> bool:
+    return scopes.READ in caller.scopes
+
+
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """How a caller acts for a party: as the party itself, or a person through a delegation."""
+
+    delegated: bool
+    confidential: bool  # may see the party's confidential correspondence
+
+
+_SELF = Acting(delegated=False, confidential=True)
+
+
+async def acting_for(pool: asyncpg.Pool | asyncpg.Connection, caller: Caller, party: str) -> Acting | None:
+    """The caller is `party`, or a person with a delegation for it; None otherwise."""
     if caller_party(caller) == party:
-        return True
+        return _SELF
     if caller.org is not None and party == ORG_URN + caller.org:
-        return True
+        return _SELF
     if caller.pid is not None and party.startswith(ORG_URN):
-        return await repo.has_delegation(pool, PERSON_URN + caller.pid, party)
-    return False
+        confidential = await repo.delegation(pool, PERSON_URN + caller.pid, party)
+        return None if confidential is None else Acting(delegated=True, confidential=confidential)
+    return None
+
+
+async def may_act_for(pool: asyncpg.Pool | asyncpg.Connection, caller: Caller, party: str) -> bool:
+    return await acting_for(pool, caller, party) is not None
+
+
+def may_read(caller: Caller, acting: Acting, *, min_auth_level: int, confidential: bool) -> bool:
+    """What the reference's PDP adds for a recipient: the resource's minimum authentication level,
+    and for confidential correspondence a delegation that includes it."""
+    return caller.auth_level >= min_auth_level and (acting.confidential or not confidential)
 
 
 async def resolve(
@@ -76,14 +109,15 @@ async def resolve(
     row = await repo.get_correspondence(pool, correspondence_id, lock=lock)
     if row is None:
         raise errors.NOT_FOUND()
-    is_sender = caller.org is not None and caller.org == row["service_owner_id"]
-    reads = scopes.READ in caller.scopes
-    is_recipient = reads and await may_act_for(pool, caller, row["recipient"])
     party = caller_party(caller)
-    if "sender" in allow and is_sender and (caller.is_sender or not is_recipient):
+    if "sender" in allow and is_owner_acting_as_sender(caller, row["service_owner_id"]):
         return Access(row, "sender", party)
-    if "recipient" in allow and is_recipient:
-        if caller.pid is not None and row["recipient"].startswith(ORG_URN):
-            party = PERSON_URN + caller.pid
-        return Access(row, "recipient", party)
+    if "recipient" in allow and reads_as_recipient(caller):
+        acting = await acting_for(pool, caller, row["recipient"])
+        if acting is not None and may_read(
+            caller, acting, min_auth_level=row["min_auth_level"], confidential=row["is_confidential"]
+        ):
+            if caller.pid is not None and row["recipient"].startswith(ORG_URN):
+                party = PERSON_URN + caller.pid
+            return Access(row, "recipient", party)
     raise errors.NO_ACCESS()

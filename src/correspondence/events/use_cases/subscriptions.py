@@ -12,7 +12,7 @@ from correspondence.auth.caller import Caller
 from correspondence.events import errors
 from correspondence.events import repository as repo
 from correspondence.events.use_cases.deliver import SUBSCRIPTION_DELETED
-from correspondence.events.use_cases.subscribe import consumer_of, subscription_body
+from correspondence.events.use_cases.subscribe import consumer_of, role_of, subscription_body
 from correspondence.kit import clock
 
 _STATUS = {repo.PENDING: "Pending", repo.DELIVERED: "Delivered", repo.FAILED: "Failed"}
@@ -28,17 +28,23 @@ def _public_error(text: str | None) -> str | None:
     return CONNECTION_FAILED
 
 
+def _covers(caller: Caller, row: asyncpg.Record) -> bool:
+    """The caller holds every role the subscription was made with: one that hears the owner's
+    events is the sender's business (sender policy), whoever else the organisation's tokens are."""
+    return row["consumer"] == consumer_of(caller) and int(row["role"]) & ~role_of(caller) == 0
+
+
 async def _own(pool: asyncpg.Pool, caller: Caller, sid: int) -> asyncpg.Record:
     row = await repo.get_subscription(pool, sid)
     if row is None:
         raise errors.subscription_not_found()
-    if row["consumer"] != consumer_of(caller):
+    if not _covers(caller, row):
         raise errors.not_your_subscription()
     return row
 
 
 async def list_subscriptions(pool: asyncpg.Pool, *, caller: Caller) -> dict[str, Any]:
-    rows = await repo.list_subscriptions(pool, consumer_of(caller))
+    rows = [r for r in await repo.list_subscriptions(pool, consumer_of(caller)) if _covers(caller, r)]
     return {"count": len(rows), "subscriptions": [subscription_body(r) for r in rows]}
 
 
