@@ -77,7 +77,12 @@ class FastRoutes:
         label the request with the same route template as when FastAPI serves it."""
         route = self._routes.get(handler)
         if route is None:
-            route = _Route(_documented_template(scope["app"].openapi(), scope["method"], scope["path"]))
+            try:
+                template = _documented_template(scope["app"].openapi(), scope["method"], scope["path"])
+            except Exception:  # a label must never cost a request
+                log.exception("no route template for the fast path's %s %s", scope["method"], scope["path"])
+                template = UNMATCHED
+            route = _Route(template)
             self._routes[handler] = route
         return route
 
