@@ -1,4 +1,4 @@
-"""What /metrics reads from PostgreSQL, none of it growing with history (migration 0010):
+"""What /metrics reads from PostgreSQL, none of it growing with history (migration *_add_metric_totals):
 
 - backlogs (jobs queued/running/failed, orders not yet completed, notifications waiting, outbox
   rows not yet expanded, webhook deliveries pending) through partial indexes that hold only them;
@@ -11,7 +11,7 @@ import asyncpg
 
 JOB_STATES = {0: "queued", 1: "running", 3: "failed"}
 DELIVERY_STATES = {0: "pending", 1: "delivered", 2: "failed"}
-# The partial indexes' predicates (migration 0010 and earlier): a query must repeat them exactly.
+# The partial indexes' predicates (migration *_add_metric_totals): a query must repeat them exactly.
 WAITING_NOTIFICATIONS = (
     "Email_New",
     "Email_Failed_TransientError",
@@ -58,6 +58,6 @@ async def event_backlog(conn: asyncpg.Connection) -> asyncpg.Record:
 
 
 async def totals(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """(metric, a, b, value): see migration 0010 for what each metric's labels a and b are."""
+    """(metric, a, b, value): see migration *_add_metric_totals for what each metric's labels a and b are."""
     rows: list[asyncpg.Record] = await conn.fetch("SELECT metric, a, b, value FROM metric_totals")
     return rows
