@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox screenshots fuzz clean
+.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics screenshots fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -75,6 +75,9 @@ bench-events: $(STAMP) ## webhook event delivery per second to a local subscribe
 
 bench-inbox: $(STAMP) ## web inbox list page at 100,000 correspondences for one recipient; appends to bench/RESULTS.md
 	$(PY) bench/inbox.py
+
+bench-metrics: $(STAMP) ## a /metrics scrape at 10 M rows, cold and cached, and the request metrics' cost; writes to bench/RESULTS.md
+	$(PY) bench/metrics.py
 
 screenshots: $(STAMP) chromium ## the README's screenshots of the web pages, into docs/
 	CORRESPONDENCE_WEB_SCREENSHOTS=docs $(VENV)/bin/pytest -q tests/test_web_e2e.py

@@ -68,7 +68,10 @@ def database_url(server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, access_log=False, mode="development", job_lease_seconds=30)
+    # metrics_cache_seconds=0: every scrape reads the database, so a test sees what it just did.
+    return Settings(
+        data_dir=data_dir, access_log=False, mode="development", job_lease_seconds=30, metrics_cache_seconds=0
+    )
 
 
 @pytest.fixture(scope="session")

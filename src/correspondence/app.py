@@ -45,6 +45,7 @@ from correspondence.kit.housekeeping import Housekeeping
 from correspondence.kit.jobs import Worker, every
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
+from correspondence.metrics.collector import Exposition
 from correspondence.metrics.endpoints import router as metrics_router
 from correspondence.notification import jobs as notification_jobs
 from correspondence.services import Services
@@ -131,9 +132,15 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(events_router)
     app.include_router(metrics_router)
     _install_error_handlers(app)
+    metrics = Exposition(cache_seconds=settings.metrics_cache_seconds)
+    app.state.metrics = metrics
     # Added first = inside RequestContext, so the hot routes get the trace id, log line and headers.
     app.add_middleware(FastRoutes, resolvers=[resolve_fast])
-    app.add_middleware(RequestContext, log_requests=settings.access_log)
+    app.add_middleware(
+        RequestContext,
+        log_requests=settings.access_log,
+        metrics=metrics.requests if settings.metrics_enabled else None,
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -91,6 +91,10 @@ class Settings(BaseSettings):
     webhook_max_attempts: int = Field(12, ge=1)  # then the delivery is Failed
     webhook_backoff_seconds: float = Field(2.0, gt=0)  # first retry; doubles, at most 1 hour
     metrics_enabled: bool = True  # GET /metrics (Prometheus text format)
+    # With a token, /metrics needs `Authorization: Bearer <token>`; production mode needs one (or
+    # metrics off). The database figures are read at most once per metrics_cache_seconds per process.
+    metrics_token: SecretStr | None = None
+    metrics_cache_seconds: float = Field(10.0, ge=0)
 
     # Attachments: where blobs live, the malware scanner, and upload limits (README "Attachments").
     storage: Literal["file", "s3"] = "file"
@@ -139,6 +143,20 @@ class Settings(BaseSettings):
                 "CORRESPONDENCE_MALWARE_SCAN=off to publish uploads unscanned"
             )
         return self
+
+    @model_validator(mode="after")
+    def _production_needs_metrics_token(self) -> Settings:
+        if self.mode == "production" and self.metrics_enabled and self.metrics_token is None:
+            raise ValueError(
+                "production mode serves /metrics only with a token: set CORRESPONDENCE_METRICS_TOKEN "
+                "(scrapers send Authorization: Bearer <token>) or CORRESPONDENCE_METRICS_ENABLED=false"
+            )
+        return self
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _blank_token_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return None if value is None or not value.get_secret_value().strip() else value
 
     @model_validator(mode="after")
     def _s3_needs_bucket(self) -> Settings:

@@ -12,14 +12,16 @@ rendered by the same function as the app's exception handlers.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
 from correspondence.kit.errors import problem_response, render_error
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import ASGIApp, Receive, Scope, Send
+from correspondence.kit.request_metrics import UNMATCHED
 
 if TYPE_CHECKING:
     from correspondence.services import Services
@@ -58,6 +60,7 @@ class FastRoutes:
     def __init__(self, app: ASGIApp, *, resolvers: list[Resolver]) -> None:
         self.app = app
         self.resolvers = resolvers
+        self._routes: dict[Handler, _Route] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -69,7 +72,22 @@ class FastRoutes:
                     return
         await self.app(scope, receive, send)
 
+    def _route(self, handler: Handler, scope: Scope) -> _Route:
+        """The documented route this handler serves (found once per handler), so request metrics
+        label the request with the same route template as when FastAPI serves it."""
+        route = self._routes.get(handler)
+        if route is None:
+            try:
+                template = _documented_template(scope["app"].openapi(), scope["method"], scope["path"])
+            except Exception:  # a label must never cost a request
+                log.exception("no route template for the fast path's %s %s", scope["method"], scope["path"])
+                template = UNMATCHED
+            route = _Route(template)
+            self._routes[handler] = route
+        return route
+
     async def _serve(self, handler: Handler, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self._route(handler, scope)
         services: Services = scope["app"].state.services
         try:
             response = await handler(services, scope, receive)
@@ -82,3 +100,25 @@ class FastRoutes:
                 rendered = problem_response(500, "", trace_id_var.get())
             response = rendered
         await response(scope, receive, send)
+
+
+class _Route:
+    """What the router would put in scope["route"]: request metrics read its `path` template."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
+def _documented_template(document: dict[str, Any], method: str, path: str) -> str:
+    """The OpenAPI path template that matches this path for this method (the fast routes stay
+    documented), read from the public document rather than the router's internals."""
+    for template, operations in document.get("paths", {}).items():
+        pattern = "".join(
+            "[^/]+" if part.startswith("{") else re.escape(part)
+            for part in re.split(r"(\{[^}]+\})", template)
+        )
+        if method.lower() in operations and re.fullmatch(pattern, path):
+            return str(template)
+    return UNMATCHED

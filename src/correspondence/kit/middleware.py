@@ -12,6 +12,7 @@ from typing import Any
 
 from correspondence.kit.http import weighted
 from correspondence.kit.logs import trace_id_var
+from correspondence.kit.request_metrics import RequestMetrics, route_label
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -73,11 +74,17 @@ def _accepts(accept: str, *, json: bool) -> bool:
 
 class RequestContext:
     def __init__(
-        self, app: ASGIApp, *, log_requests: bool = True, json_prefix: str = "/correspondence/api/v1/"
+        self,
+        app: ASGIApp,
+        *,
+        log_requests: bool = True,
+        json_prefix: str = "/correspondence/api/v1/",
+        metrics: RequestMetrics | None = None,
     ) -> None:
         self.app = app
         self.log_requests = log_requests
         self.json_prefix = json_prefix
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -117,6 +124,10 @@ class RequestContext:
                         return
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
+            if self.metrics is not None:
+                # The router (or the fast path) has put the matched route in the scope by now.
+                self.metrics.observe(scope["method"], route_label(scope), status_holder[0], elapsed)
             if self.log_requests:
                 access_log.info(
                     "request",
@@ -125,7 +136,7 @@ class RequestContext:
                             "method": scope["method"],
                             "path": path,
                             "status": status_holder[0],
-                            "durationMs": round((time.perf_counter() - started) * 1000, 2),
+                            "durationMs": round(elapsed * 1000, 2),
                         }
                     },
                 )

@@ -1,4 +1,9 @@
-"""Counts read from PostgreSQL at scrape time: true for every API and worker process at once."""
+"""What /metrics reads from PostgreSQL, none of it growing with history (migration *_add_metric_totals):
+
+- backlogs (jobs queued/running/failed, orders not yet completed, notifications waiting, outbox
+  rows not yet expanded, webhook deliveries pending) through partial indexes that hold only them;
+- totals over history (events, finished notifications and orders, webhook deliveries done, attempts)
+  from `metric_totals`, which triggers keep per statement in the transaction of the change."""
 
 from __future__ import annotations
 
@@ -6,42 +11,53 @@ import asyncpg
 
 JOB_STATES = {0: "queued", 1: "running", 3: "failed"}
 DELIVERY_STATES = {0: "pending", 1: "delivered", 2: "failed"}
+# The partial indexes' predicates (migration *_add_metric_totals): a query must repeat them exactly.
+WAITING_NOTIFICATIONS = (
+    "Email_New",
+    "Email_Failed_TransientError",
+    "SMS_New",
+    "Email_Sending",
+    "SMS_Sending",
+)
+OPEN_ORDERS = ("Registered", "Processing")
+
+# One statement per partial index (jobs_due, jobs_leased, jobs_failed): a single `status IN (…)`
+# would not be proved to fit any of them and would scan the table.
+_JOBS = " UNION ALL ".join(
+    f"SELECT task, {status} AS status, count(*) AS n FROM jobs WHERE status = {status} GROUP BY task"
+    for status in JOB_STATES
+)
+_OPEN_ORDERS = f"""SELECT processing_status AS status, count(*) AS n FROM notification_orders
+WHERE processing_status IN ({", ".join(f"'{s}'" for s in OPEN_ORDERS)}) GROUP BY 1"""
+_WAITING = f"""SELECT channel, status, count(*) AS n FROM notification_deliveries
+WHERE status IN ({", ".join(f"'{s}'" for s in WAITING_NOTIFICATIONS)}) GROUP BY 1, 2"""
+_EVENT_BACKLOG = """SELECT (SELECT count(*) FROM event_outbox WHERE dispatched IS NULL) AS outbox_pending,
+       (SELECT count(*) FROM event_deliveries WHERE status = 0) AS deliveries_pending,
+       (SELECT count(*) FROM event_subscriptions WHERE deleted IS NULL) AS subscriptions"""
 
 
 async def job_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT task, status, count(*) AS n FROM jobs WHERE status IN (0, 1, 3) GROUP BY task, status"
-    )
+    rows: list[asyncpg.Record] = await conn.fetch(_JOBS)
     return rows
 
 
-async def notification_order_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT processing_status AS status, count(*) AS n FROM notification_orders GROUP BY 1"
-    )
+async def open_order_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(_OPEN_ORDERS)
     return rows
 
 
-async def notification_delivery_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    """Per channel and send status (Email_Succeeded, SMS_Failed, …)."""
-    rows: list[asyncpg.Record] = await conn.fetch(
-        "SELECT channel, status, count(*) AS n FROM notification_deliveries GROUP BY 1, 2"
-    )
+async def waiting_notification_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Per channel and status, the addresses not yet sent or finally failed."""
+    rows: list[asyncpg.Record] = await conn.fetch(_WAITING)
     return rows
 
 
-async def event_counts(conn: asyncpg.Connection) -> asyncpg.Record:
-    row: asyncpg.Record = await conn.fetchrow(
-        """SELECT (SELECT count(*) FROM event_outbox WHERE dispatched IS NULL) AS outbox_pending,
-                  (SELECT count(*) FROM events) AS events,
-                  (SELECT count(*) FROM event_subscriptions WHERE deleted IS NULL) AS subscriptions"""
-    )
+async def event_backlog(conn: asyncpg.Connection) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(_EVENT_BACKLOG)
     return row
 
 
-async def event_delivery_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT status, count(*) AS n, coalesce(sum(attempts), 0) AS attempts
-           FROM event_deliveries GROUP BY status"""
-    )
+async def totals(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """(metric, a, b, value): see migration *_add_metric_totals for what each metric's labels a and b are."""
+    rows: list[asyncpg.Record] = await conn.fetch("SELECT metric, a, b, value FROM metric_totals")
     return rows
