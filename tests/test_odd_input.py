@@ -323,3 +323,19 @@ async def test_web_forms_are_capped_while_reading_before_the_session_is_looked_a
     body = "&".join(f"{k}={v}" for k, v in fields).encode()
     status, _, _ = await asgi(app, "POST", "/inbox/bulk", [FORM, session], [body])
     assert status == 403
+
+
+async def test_form_tokens_with_non_ascii_characters_are_refused_not_a_server_error(
+    client: httpx.AsyncClient, dev_issuer: DevIssuer
+) -> None:
+    token = dev_issuer.mint(scope="altinn:correspondence.read", pid=builders.national_id())
+    client.cookies.set("corr_session", token)
+    for path in ("/signout", "/act", "/inbox/bulk", f"/inbox/{uuid.uuid4()}/confirm"):
+        response = await client.post(path, data={"csrf": "²", "ids": str(uuid.uuid4()), "action": "read"})
+        assert response.status_code == 403, (path, response.text[:200])
+    client.cookies.clear()
+    client.cookies.set("corr_signin", "abc")
+    response = await client.post(
+        "/signin", data={"csrf": "æøå", "kind": "person", "pid": builders.national_id()}
+    )
+    assert response.status_code == 403
