@@ -297,8 +297,20 @@ async def test_web_forms_must_be_urlencoded(app: Any) -> None:
         assert status == 415, path
 
 
+class CountingValidator:
+    """The service's token validator, counting the tokens it is asked about."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.asked = 0
+
+    async def validate(self, token: str) -> Any:
+        self.asked += 1
+        return await self.inner.validate(token)
+
+
 async def test_web_forms_are_capped_while_reading_before_the_session_is_looked_at(
-    app: Any, dev_issuer: DevIssuer
+    app: Any, dev_issuer: DevIssuer, services: Any
 ) -> None:
     session = (
         b"cookie",
@@ -306,16 +318,21 @@ async def test_web_forms_are_capped_while_reading_before_the_session_is_looked_a
         + dev_issuer.mint(scope="altinn:correspondence.read", pid=builders.national_id()).encode(),
     )
     big = [b"ids=" + b"x" * 16 * 1024 + b"&" for _ in range(5)]  # 80 KiB in 5 chunks
-    for path in WEB_POSTS:
-        for cookies in ([], [session]):
-            # Declared honestly, not declared at all, and declared small.
-            for declared in (
-                [(b"content-length", str(sum(map(len, big))).encode())],
-                [],
-                [(b"content-length", b"10")],
-            ):
-                status, headers, _ = await asgi(app, "POST", path, [FORM, *cookies, *declared], big)
-                assert status == 413 and headers["content-type"] == PROBLEM, (path, declared, cookies)
+    counting = services.validator = CountingValidator(services.validator)  # a recording fake at the port
+    try:
+        for path in WEB_POSTS:
+            for cookies in ([], [session]):
+                # Declared honestly, not declared at all, and declared small.
+                for declared in (
+                    [(b"content-length", str(sum(map(len, big))).encode())],
+                    [],
+                    [(b"content-length", b"10")],
+                ):
+                    status, headers, _ = await asgi(app, "POST", path, [FORM, *cookies, *declared], big)
+                    assert status == 413 and headers["content-type"] == PROBLEM, (path, declared, cookies)
+    finally:
+        services.validator = counting.inner
+    assert counting.asked == 0, "the session was validated before the form was read"
     # The largest legitimate form, the inbox's bulk action with its maximum of 200 ids (and a long
     # `back`), is well within the cap: read and judged (the CSRF token is wrong, not the size).
     fields = [("csrf", "0" * 64), ("action", "read"), ("back", "/inbox?" + "q=x&" * 200)]
