@@ -52,8 +52,8 @@ format: $(STAMP) ## apply ruff's formatting and fixes
 	$(VENV)/bin/ruff format src tests bench
 	$(VENV)/bin/ruff check --fix src tests bench
 
-fuzz: $(STAMP) ## schemathesis, driven by the official OpenAPI document, against a running service
-	$(VENV)/bin/pytest -q tests/test_schemathesis.py
+fuzz: $(STAMP) ## schemathesis (official document, running service) and the odd-values fuzzing of every parameter
+	$(VENV)/bin/pytest -q tests/test_schemathesis.py tests/test_fuzz_odd_values.py
 
 bench: $(STAMP) ## Initialize load benchmark; writes bench/RESULTS.md (needs wrk: installed if missing)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }

@@ -266,7 +266,8 @@ async def test_actions_need_the_csrf_token(
     [cid] = await send(client, sender, services, [me], **NEEDS_CONFIRMATION)
     async with browser(dev_issuer.mint(scope=READ, pid=me)) as b:
         await b.get(f"/inbox/{cid}")
-        assert (await b.post(f"/inbox/{cid}/confirm")).status_code == 403
+        assert (await b.post(f"/inbox/{cid}/confirm", data={"action": "confirm"})).status_code == 403
+        assert (await b.post(f"/inbox/{cid}/confirm")).status_code == 415  # not a form at all
         assert (await b.post(f"/inbox/{cid}/confirm", data={"csrf": "0" * 64})).status_code == 403
         other_session = dev_issuer.mint(scope=READ, pid=me, lifetime_seconds=1800)
         async with browser(other_session) as b2:  # a token of another session of the same person

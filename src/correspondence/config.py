@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from correspondence.kit.numbers import parse_int
+
 DEV_ISSUER = "https://platform.altinn.localhost/authentication/api/v1/openid/"
 
 
@@ -47,6 +49,8 @@ class Settings(BaseSettings):
 
     db_pool_size: int = Field(5, ge=1, le=100)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    # The web pages' forms (sign-in, actions, the inbox's bulk action with up to 200 ids ≈ 9 KB).
+    max_form_bytes: int = Field(64 * 1024, ge=1024)
 
     trusted_issuers: list[TrustedIssuer] = []
     dev_issuer: str = DEV_ISSUER
@@ -173,7 +177,7 @@ class Settings(BaseSettings):
         if v.startswith(("/", "unix:")):
             return v
         host, sep, port = v.removeprefix("tcp://").rpartition(":")
-        if not sep or not host or not port.isdigit():
+        if not sep or not host or parse_int(port, 1, 65535, signed=False) is None:
             raise ValueError("must be a socket path (/path, unix:///path) or host:port (tcp://host:port)")
         return v
 

@@ -15,6 +15,8 @@ from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from correspondence.kit.numbers import parse_int
+
 _CHUNK = 256 * 1024
 
 
@@ -50,9 +52,10 @@ def parse_address(address: str) -> tuple[str, str | tuple[str, int]]:
     if value.startswith("tcp://"):
         value = value[len("tcp://") :]
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
+    number = parse_int(port, 1, 65535, signed=False)
+    if not sep or not host or number is None:
         raise ValueError(f"clamd address must be a socket path or host:port, not {address!r}")
-    return "tcp", (host.strip("[]"), int(port))
+    return "tcp", (host.strip("[]"), number)
 
 
 def parse_reply(reply: str) -> ScanVerdict:

@@ -35,6 +35,7 @@ from correspondence.correspondence.schemas import InitializeCorrespondencesRespo
 from correspondence.kit.errors import PlainError
 from correspondence.kit.http import json_response, media_type, read_json_body
 from correspondence.kit.multipart import boundary_of
+from correspondence.kit.numbers import INT64, parse_int
 from correspondence.kit.wire import parse_json
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
@@ -59,9 +60,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 
 def _declared_length(request: Request) -> int | None:
     value = request.headers.get("content-length")
-    if value is None or not value.strip().isdigit():
-        return None
-    return int(value)
+    return None if value is None else parse_int(value.strip(), 0, INT64[1], signed=False)
 
 
 def _stream(blobs: BlobStore, download: Download, media_type: str, headers: dict[str, str]) -> Response:

@@ -6,7 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_SINGLE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+from correspondence.kit.numbers import parse_int
+
+_SINGLE = re.compile(r"^[ \t]*bytes[ \t]*=[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*\Z", re.IGNORECASE)
+_HUGE = 10**18  # beyond any file: a position with more digits than int64 holds means "past the end"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +43,22 @@ def select_range(
     if not first and not last:
         return None
     if not first:  # suffix: the last N bytes
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             raise RangeNotSatisfiable(size)
         return ByteRange(max(0, size - length), size)
-    start = int(first)
-    if last and int(last) < start:
+    start = _position(first)
+    end_at = _position(last) if last else None
+    if end_at is not None and end_at < start:
         return None  # invalid range: ignore it (RFC 9110 §14.1.1)
     if start >= size:
         raise RangeNotSatisfiable(size)
-    end = min(size, int(last) + 1) if last else size
+    end = min(size, end_at + 1) if end_at is not None else size
     return ByteRange(start, end)
+
+
+def _position(digits: str) -> int:
+    """ASCII digits (the pattern allows no others) as a byte position; thousands of them are
+    simply past the end of any file, not a ValueError from int()."""
+    value = parse_int(digits.lstrip("0") or "0", 0, _HUGE, signed=False)
+    return _HUGE if value is None else value

@@ -44,6 +44,7 @@ from correspondence.kit.errors import FieldError, ValidationProblem
 from correspondence.kit.fastpath import Handler, body_chunks, header
 from correspondence.kit.http import json_response, read_json, read_json_body
 from correspondence.kit.middleware import Receive, Scope
+from correspondence.kit.numbers import INT32, parse_int
 from correspondence.kit.text import (
     ORG_PARTY_RE,
     ORG_URN,
@@ -165,11 +166,8 @@ def _enum_param(name: str, value: str | None, parse: Any) -> Any:
 def _int_param(name: str, value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        number = None
-    if number is None or not -(2**31) <= number < 2**31:  # int32, as the official document says
+    number = parse_int(value, *INT32)  # int32, as the official document says
+    if number is None:
         raise ValidationProblem([FieldError(name, f"The value '{value}' is not valid.")])
     return number
 

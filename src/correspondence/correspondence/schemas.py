@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from correspondence.kit.numbers import parse_int
 from correspondence.kit.text import check_recipient, is_valid_resource_id
 from correspondence.kit.wire import Text, UtcDateTime, WireModel, enum_name, enum_parser
 
@@ -153,9 +154,26 @@ class NotificationRecipientExt(WireModel):
     isReserved: bool | None = Field(None, alias="isReserved")
 
 
+# The reference sets no limit on custom notification recipients (api.md §6.5); each is a notification
+# to send, so we bound them (a deliberate difference, like the body size limit).
+MAX_CUSTOM_RECIPIENTS = 50
+
+
+def _at_most_custom(value: list[Any] | None, info: Any) -> list[Any] | None:
+    if value is not None and len(value) > MAX_CUSTOM_RECIPIENTS:
+        raise PydanticCustomError(
+            "custom",
+            "{name} can contain at most {n} recipients",
+            {"name": info.field_name, "n": MAX_CUSTOM_RECIPIENTS},
+        )
+    return value
+
+
 class CustomNotificationRecipientExt(WireModel):
     recipientToOverride: str | None = Field(None, alias="recipientToOverride")
     recipients: list[NotificationRecipientExt] = Field(alias="recipients")
+
+    _recipient_limit = field_validator("recipients")(_at_most_custom)
 
 
 class InitializeCorrespondenceNotificationExt(WireModel):
@@ -181,6 +199,8 @@ class InitializeCorrespondenceNotificationExt(WireModel):
         None, alias="customNotificationRecipients"
     )
     overrideRegisteredContactInformation: bool = Field(False, alias="overrideRegisteredContactInformation")
+
+    _recipient_limits = field_validator("customRecipients", "customNotificationRecipients")(_at_most_custom)
 
     def effective_custom_recipients(self) -> list[NotificationRecipientExt]:
         if self.customRecipients:
@@ -331,7 +351,7 @@ _TRANSMISSION_TYPES = [
 
 def _is_transmission_type(value: str) -> bool:
     v = value.strip().lower()
-    return v in _TRANSMISSION_TYPES or (v.isdigit() and 1 <= int(v) <= 8)
+    return v in _TRANSMISSION_TYPES or parse_int(v, 1, 8) is not None
 
 
 class InitializeCorrespondencesExt(WireModel):

@@ -9,8 +9,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from correspondence.kit.numbers import is_ascii_digits
+
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
 _MAX_DEPTH = 16
+_MAX_INDEX_DIGITS = 9  # a list index; anything longer (or '²') is a name, which the model refuses
 
 
 @dataclass
@@ -38,7 +41,7 @@ def _segments(key: str, dicts: frozenset[str]) -> list[tuple[str | int, bool]] |
         if bracket is not None:
             if parent_is_dict:
                 out.append((bracket, True))
-            elif bracket.isdigit():
+            elif is_ascii_digits(bracket, _MAX_INDEX_DIGITS):
                 out.append((int(bracket), True))
             else:
                 out.append((bracket.lower(), True))

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import phonenumbers
 from markdown_it import MarkdownIt
 
+from correspondence.kit.numbers import is_ascii_digits
+
 ORG_URN = "urn:altinn:organization:identifier-no:"
 PERSON_URN = "urn:altinn:person:identifier-no:"
 EMAIL_URN = "urn:altinn:person:idporten-email:"
@@ -35,7 +37,7 @@ RECIPIENT_EMAIL_MESSAGE = "The given Recipient email address is not valid"
 
 def is_national_identity_number(value: str) -> bool:
     """Norwegian fødselsnummer / d-nummer: 11 digits with two mod-11 control digits."""
-    if len(value) != 11 or not value.isascii() or not value.isdigit():
+    if len(value) != 11 or not is_ascii_digits(value):
         return False
     d = [ord(c) - 48 for c in value]
     k1 = (
@@ -103,7 +105,7 @@ def normalise_recipient(value: str) -> str:
 
 
 def is_valid_org_number(value: str) -> bool:
-    return len(value) == 9 and value.isascii() and value.isdigit()
+    return len(value) == 9 and is_ascii_digits(value)
 
 
 def party_urn(identifier: str) -> str | None:
@@ -190,7 +192,7 @@ def is_valid_mobile(value: str) -> bool:
     if not (v.startswith("+") or v.startswith("00")):
         return False
     v = normalise_mobile(v)
-    if not v[1:].isdigit():
+    if not is_ascii_digits(v[1:], 32):
         return False
     try:
         number = phonenumbers.parse(v, None)

@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from correspondence.kit.errors import FieldError, ValidationProblem
+from correspondence.kit.numbers import parse_int
 
 _LIMITS: dict[str, tuple[int, int]] = {}
 NUL_MESSAGE = "The value cannot contain the NUL character (\\u0000)."
@@ -142,8 +143,9 @@ def enum_parser(enum_cls: type[E], numbers: dict[int, str] | None = None) -> Cal
             key = value.strip().lower()
             if key in names:
                 return names[key]
-            if key.lstrip("-").isdigit() and int(key) in by_number:
-                return enum_cls[by_number[int(key)]]
+            number = parse_int(key)
+            if number is not None and number in by_number:
+                return enum_cls[by_number[number]]
         raise PydanticCustomError("enum_value", "The value '{v}' is not valid.", {"v": value})
 
     return parse

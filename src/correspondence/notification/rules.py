@@ -10,6 +10,7 @@ from correspondence.correspondence.schemas import (
     InitializeCorrespondenceNotificationExt,
     NotificationChannelExt,
 )
+from correspondence.kit.numbers import parse_int
 from correspondence.kit.text import (
     is_valid_email,
     is_valid_mobile,
@@ -43,8 +44,9 @@ def parse_template(value: int | str | None) -> int:
     key = value.strip().lower()
     if key in _TEMPLATE_NAMES:
         return _TEMPLATE_NAMES[key]
-    if key.lstrip("-").isdigit():
-        return parse_template(int(key))
+    number = parse_int(key)
+    if number is not None:
+        return parse_template(number)
     raise InvalidTemplate
 
 

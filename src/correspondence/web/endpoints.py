@@ -32,6 +32,7 @@ from correspondence.correspondence.use_cases.purge import purge
 from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
 from correspondence.events import repository as events_repo
 from correspondence.kit.errors import ApiError
+from correspondence.kit.http import read_form
 from correspondence.kit.text import is_national_identity_number, is_valid_org_number
 from correspondence.notification import repository as notification_repo
 from correspondence.web import pages, static
@@ -109,9 +110,14 @@ def _redirect(location: str, flash: Flash | None = None) -> RedirectResponse:
     return response
 
 
-async def _form(request: Request) -> dict[str, Any]:
-    form = await request.form()
-    return {"_ids": form.getlist("ids"), **{k: v for k, v in form.items() if isinstance(v, str)}}
+async def _form(request: Request, svc: ServicesDep) -> dict[str, Any]:
+    """The posted form, read (media type and size checked) before the session is looked at: a
+    route lists it before its `Ctx`, and FastAPI resolves dependencies in that order."""
+    fields = await read_form(request, svc.settings.max_form_bytes)
+    return {"_ids": [v for k, v in fields if k == "ids"], **dict(fields)}
+
+
+Form = Annotated[dict[str, Any], Depends(_form)]
 
 
 def _check_csrf(ctx: Context, form: dict[str, Any]) -> None:
@@ -147,8 +153,7 @@ async def signin_page(ctx: Ctx) -> Response:
 
 
 @router.post("/signin")
-async def signin(ctx: Ctx) -> Response:
-    form = await _form(ctx.request)
+async def signin(form: Form, ctx: Ctx) -> Response:
     next_path = safe_next(form.get("next"))
     if not signin_ok(ctx.request.cookies.get(SIGNIN_COOKIE), form.get("csrf")):
         return pages.signin(ctx, next_path=next_path, error=ctx.t("csrf_failed"), status=403)
@@ -198,8 +203,7 @@ def _dev_signin_allowed(ctx: Context) -> bool:
 
 
 @router.post("/signout")
-async def signout(ctx: Ctx) -> Response:
-    form = await _form(ctx.request)
+async def signout(form: Form, ctx: Ctx) -> Response:
     if ctx.token is not None:
         _check_csrf(ctx, form)
     response = _redirect("/signin")
@@ -217,10 +221,9 @@ async def switch_language(code: str, request: Request) -> Response:
 
 
 @router.post("/act")
-async def act_for(ctx: Ctx) -> Response:
+async def act_for(form: Form, ctx: Ctx) -> Response:
     """A person chooses whose inbox to see: their own, or an organisation they have a delegation for."""
     caller = ctx.require()
-    form = await _form(ctx.request)
     _check_csrf(ctx, form)
     party = (form.get("party") or "").strip()
     response = _redirect("/inbox")
@@ -242,11 +245,10 @@ async def inbox(ctx: Ctx) -> Response:
 
 
 @router.post("/inbox/bulk")
-async def bulk(ctx: Ctx) -> Response:
+async def bulk(form: Form, ctx: Ctx) -> Response:
     """Mark as read or archive several at once, one use case call each (the API's rules per item).
     Marking as read needs a fetch first (1024), so each is fetched as a client of the API would."""
     caller = ctx.require(READ)
-    form = await _form(ctx.request)
     _check_csrf(ctx, form)
     back = safe_next(form.get("back"))
     ids: list[str] = form["_ids"]
@@ -295,9 +297,8 @@ _ACTIONS: dict[str, Callable[..., Awaitable[uuid.UUID]]] = {
 
 
 @router.post("/inbox/{cid}/{action}")
-async def message_action(cid: str, action: str, ctx: Ctx) -> Response:
+async def message_action(cid: str, action: str, form: Form, ctx: Ctx) -> Response:
     caller = ctx.require(READ)
-    form = await _form(ctx.request)
     _check_csrf(ctx, form)
     correspondence_id = _uuid(cid, ctx)
     use_case = _ACTIONS.get(action)

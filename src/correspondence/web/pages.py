@@ -30,7 +30,7 @@ from correspondence.correspondence import repository as correspondence_repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES, STATUS_NAMES
 from correspondence.correspondence.use_cases.access import acting_for, caller_party
 from correspondence.correspondence.use_cases.view import RECIPIENT_NAME
-from correspondence.kit.text import ORG_URN, PERSON_URN, strip_resource_prefix
+from correspondence.kit.text import ORG_URN, PERSON_URN, is_valid_org_number, strip_resource_prefix
 from correspondence.services import Services
 from correspondence.web import repository as repo
 from correspondence.web import static
@@ -230,9 +230,13 @@ def _date(value: str | None, ctx: Context) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
-        raise WebError(400, f"The value '{value}' is not valid.") from None
+        day = None
+    # Years 1 and 9999 are refused too: their day boundaries in Oslo lie outside what a timestamp holds.
+    if day is None or not 1 < day.year < 9999:
+        raise WebError(400, f"The value '{value}' is not valid.")
+    return day
 
 
 def text_query(text: str | None) -> str | None:
@@ -259,7 +263,7 @@ def _filters(ctx: Context) -> tuple[repo.InboxFilter, dict[str, str]]:
     resource = chosen["resource"]
     f = repo.InboxFilter(
         text=text_query(chosen["q"]),
-        sender=sender if sender.isdigit() and len(sender) == 9 else None,
+        sender=sender if is_valid_org_number(sender) else None,
         resource=strip_resource_prefix(resource)[:255] if resource and "\x00" not in resource else None,
         status=status,
         from_time=datetime.combine(from_day, time(), _ZONE) if from_day else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -41,8 +41,12 @@ class Cursor:
         at, sep, cid = value.rpartition("_")
         try:
             parsed = datetime.fromisoformat(at)
-            return Cursor(parsed, uuid.UUID(cid)) if sep and parsed.tzinfo else None
-        except ValueError:
+            if not sep or parsed.tzinfo is None:
+                return None
+            # As UTC here, where an instant beyond year 9999 or before year 1 can be refused, not
+            # in the driver's encoding (an OverflowError, a 500).
+            return Cursor(parsed.astimezone(UTC), uuid.UUID(cid))
+        except (ValueError, OverflowError):
             return None
 
 

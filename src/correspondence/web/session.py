@@ -46,7 +46,8 @@ def csrf_token(session_token: str) -> str:
 def csrf_ok(session_token: str | None, submitted: str | None) -> bool:
     if not session_token or not submitted:
         return False
-    return hmac.compare_digest(csrf_token(session_token), submitted)
+    # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    return hmac.compare_digest(csrf_token(session_token).encode(), submitted.encode())
 
 
 def new_signin_token() -> str:
@@ -56,7 +57,7 @@ def new_signin_token() -> str:
 def signin_ok(cookie: str | None, submitted: str | None) -> bool:
     if not cookie or not submitted:
         return False
-    return hmac.compare_digest(cookie, submitted)
+    return hmac.compare_digest(cookie.encode(), submitted.encode())
 
 
 async def caller_of(validator: TokenValidator, token: str | None) -> Caller | None:

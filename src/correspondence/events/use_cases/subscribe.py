@@ -15,6 +15,7 @@ from correspondence.events import repository as repo
 from correspondence.events.outbox import KINDS, PREFIX
 from correspondence.events.schemas import SubscriptionRequestModel
 from correspondence.kit import addresses, clock
+from correspondence.kit.numbers import is_ascii_digits
 
 ORG_URN = "urn:altinn:organization:identifier-no:"
 PERSON_URN = "urn:altinn:person:identifier-no:"
@@ -94,9 +95,9 @@ def _subject_filter(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
     subject = value.strip()
-    if subject.isdigit() and len(subject) == 9:
+    if is_ascii_digits(subject) and len(subject) == 9:
         return ORG_URN + subject
-    if subject.isdigit() and len(subject) == 11:
+    if is_ascii_digits(subject) and len(subject) == 11:
         return PERSON_URN + subject
     if not subject.startswith((ORG_URN, PERSON_URN)):
         raise errors.invalid("subjectFilter must be an organisation or person URN.")

@@ -16,6 +16,7 @@ from correspondence.correspondence import repository as corr_repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES
 from correspondence.events import outbox
 from correspondence.kit.ids import new_id
+from correspondence.kit.numbers import is_ascii_digits
 from correspondence.notification import repository as repo
 from correspondence.notification import statuses as st
 from correspondence.notification.texts import Texts, correspondence_tokens, order_texts, title_case
@@ -55,7 +56,7 @@ def normalise_mobile(value: str) -> str:
     v = value.replace(" ", "")
     if v.startswith("00"):
         v = "+" + v[2:]
-    if len(v) == 8 and v.isdigit() and v[0] in "49":
+    if len(v) == 8 and is_ascii_digits(v) and v[0] in "49":
         v = "+47" + v
     return v
 
