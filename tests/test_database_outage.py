@@ -126,7 +126,9 @@ async def _status(client: httpx.AsyncClient, sender: Sender, cid: str) -> str:
     return str(response.json()["status"])
 
 
+@pytest.mark.parametrize("how", ["fast", "immediate"])  # a restart, and a crash with recovery
 async def test_every_route_answers_503_while_the_database_is_down_and_serves_again_after(
+    how: str,
     outage_server: ThrowawayPostgres,
     outage_client: httpx.AsyncClient,
     outage_sender: Sender,
@@ -138,7 +140,7 @@ async def test_every_route_answers_503_while_the_database_is_down_and_serves_aga
     assert sent.status_code == 200, sent.text
     [before] = [c["correspondenceId"] for c in sent.json()["correspondences"]]
 
-    await outage_server.stop_async("fast")
+    await outage_server.stop_async(how)
 
     assert_retry_later(await client.post(INITIALIZE, json=_initialize_body(sender), headers=sender.headers))
     assert_retry_later(
@@ -172,7 +174,7 @@ async def test_every_route_answers_503_while_the_database_is_down_and_serves_aga
         return response.status_code == 200
 
     recovered = await _wait_for(initialize_succeeds, "Initialize answering 200 again")
-    print(f"\nrecovery: Initialize answered 200 {recovered:.2f} s after PostgreSQL was ready again")
+    print(f"\nrecovery ({how}): Initialize answered 200 {recovered:.2f} s after PostgreSQL was ready again")
 
     after = await client.post(INITIALIZE, json=_initialize_body(sender), headers=sender.headers)
     assert after.status_code == 200, after.text

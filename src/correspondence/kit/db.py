@@ -121,6 +121,13 @@ class FairPool(asyncpg.Pool):  # type: ignore[misc]
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:
         try:
             await super().release(connection, timeout=timeout)
+        except Exception as exc:
+            # Giving back a connection the server dropped must not fail the caller, whose work is
+            # done by now: a request that committed must not be answered 503 for it.
+            if not is_database_unavailable(exc):
+                raise
+            with contextlib.suppress(asyncpg.InterfaceError):
+                connection.terminate()
         finally:
             if id(connection) in self._held:  # a foreign or repeated release gives no turn back
                 self._held.discard(id(connection))
