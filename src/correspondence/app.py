@@ -10,6 +10,7 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -45,6 +46,12 @@ from correspondence.kit.housekeeping import Housekeeping
 from correspondence.kit.jobs import Worker, every
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import RequestContext
+from correspondence.kit.outage import (
+    DatabaseUnavailable,
+    RequestOutages,
+    is_database_unavailable,
+    unavailable_response,
+)
 from correspondence.metrics.collector import Exposition
 from correspondence.metrics.endpoints import router as metrics_router
 from correspondence.notification import jobs as notification_jobs
@@ -187,6 +194,22 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(exc.status_code, str(exc.detail), trace_id_var.get(), headers=headers)
+
+    outages = RequestOutages(log)
+    app.state.outages = outages
+
+    async def _database_error(request: Request, exc: Exception) -> Response:
+        """503 + Retry-After while the database is away; any other error of these types is a bug
+        and goes on to the 500 handler below."""
+        if not is_database_unavailable(exc):
+            raise exc
+        outages.note(exc, request.method, request.url.path)
+        return unavailable_response(trace_id_var.get())
+
+    # Registered by type (not in the catch-all below, which Starlette re-raises to the server as a
+    # crash): asyncpg.PostgresError covers the connection and shutdown errors.
+    for database_error in (DatabaseUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError):
+        app.add_exception_handler(database_error, _database_error)
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -14,9 +15,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from correspondence.kit.outage import DatabaseUnavailable, is_database_unavailable
+
 log = logging.getLogger("correspondence.db")
 
 DB_NAME = "correspondence"
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 def embedded_server_url(data_dir: Path, database: str = DB_NAME) -> str:
@@ -91,31 +95,69 @@ class FairPool(asyncpg.Pool):  # type: ignore[misc]
         self._held: set[int] = set()  # ids of the connections handed out through a turn
 
     async def _acquire(self, timeout: float | None) -> Any:
-        if timeout is None:
-            await self._turns.acquire()
-        else:
-            await asyncio.wait_for(self._turns.acquire(), timeout)
+        try:
+            if timeout is None:
+                await self._turns.acquire()
+            else:
+                await asyncio.wait_for(self._turns.acquire(), timeout)
+        except TimeoutError as exc:
+            raise DatabaseUnavailable("timed out waiting for a database connection") from exc
         try:
             connection = await super()._acquire(timeout)
+        except (OSError, TimeoutError) as exc:
+            # Connecting failed (refused, unreachable, timed out): the database is unavailable, not
+            # the request wrong. asyncpg already put the empty slot back; the next acquire connects.
+            self._turns.release()
+            raise DatabaseUnavailable(f"cannot connect to the database: {type(exc).__name__}") from exc
         except BaseException:
             self._turns.release()
             raise
         self._held.add(id(connection))
         return connection
 
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return _Acquire(self, timeout)
+
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:
         try:
             await super().release(connection, timeout=timeout)
+        except Exception as exc:
+            # Giving back a connection the server dropped must not fail the caller, whose work is
+            # done by now: a request that committed must not be answered 503 for it.
+            if not is_database_unavailable(exc):
+                raise
+            with contextlib.suppress(asyncpg.InterfaceError):
+                connection.terminate()
         finally:
             if id(connection) in self._held:  # a foreign or repeated release gives no turn back
                 self._held.discard(id(connection))
                 self._turns.release()
 
 
+class _Acquire(asyncpg.pool.PoolAcquireContext):  # type: ignore[misc]
+    """A connection that failed because the server went away, or whose protocol state asyncpg
+    no longer trusts, is terminated rather than handed out again: the next acquire connects anew."""
+
+    __slots__ = ()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is not None and self.connection is not None and _breaks_connection(exc):
+            # InterfaceError: closed already, and so given back to the pool by asyncpg itself.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                self.connection.terminate()
+        await super().__aexit__(exc_type, exc, tb)
+
+
+def _breaks_connection(exc: BaseException) -> bool:
+    return is_database_unavailable(exc) or isinstance(exc, asyncpg.InternalClientError)
+
+
 async def create_pool(url: str, size: int) -> asyncpg.Pool:
     pool = FairPool(
         url,
-        min_size=1,
+        # No floor: asyncpg would keep reconnecting it in the background during an outage, with a
+        # stack trace per try. Connections open on demand and stay for max_inactive_connection_lifetime.
+        min_size=0,
         max_size=size,
         max_queries=50000,
         max_inactive_connection_lifetime=300.0,
@@ -127,8 +169,16 @@ async def create_pool(url: str, size: int) -> asyncpg.Pool:
         # and a custom plan at 500 recipients would hash the whole contact registry.
         server_settings={"plan_cache_mode": "force_generic_plan"},
         command_timeout=60,
+        # Connecting to an unreachable host fails after this many seconds (asyncpg's default is
+        # 60), so requests are answered 503 while the database is away instead of hanging.
+        timeout=CONNECT_TIMEOUT_SECONDS,
     )
     await pool
+    try:
+        await pool.fetchval("SELECT 1")  # fail at start-up, as before, when there is no database
+    except BaseException:
+        await pool.close()
+        raise
     return pool
 
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 from correspondence.kit.errors import problem_response, render_error
 from correspondence.kit.logs import trace_id_var
 from correspondence.kit.middleware import ASGIApp, Receive, Scope, Send
+from correspondence.kit.outage import is_database_unavailable, unavailable_response
 from correspondence.kit.request_metrics import UNMATCHED
 
 if TYPE_CHECKING:
@@ -95,6 +96,9 @@ class FastRoutes:
             return
         except Exception as exc:
             rendered = render_error(exc, trace_id_var.get())
+            if rendered is None and is_database_unavailable(exc):
+                scope["app"].state.outages.note(exc, scope["method"], scope["path"])
+                rendered = unavailable_response(trace_id_var.get())
             if rendered is None:
                 log.exception("unhandled error on %s %s", scope["method"], scope["path"])
                 rendered = problem_response(500, "", trace_id_var.get())

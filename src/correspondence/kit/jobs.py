@@ -18,6 +18,7 @@ import asyncpg
 import orjson
 
 from correspondence.kit import clock
+from correspondence.kit.outage import Outage, is_database_unavailable
 
 log = logging.getLogger("correspondence.jobs")
 
@@ -132,16 +133,22 @@ class Worker:
         self._wake.set()
 
     async def run(self) -> None:
+        outage = Outage("worker", log)
         while not self._stopping:
+            pause = self._poll
             try:
                 worked = await self.run_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("job poll failed: %s", exc)
+                outage.succeeded()
+            except Exception as exc:  # nothing may end the loop: the jobs would wait for a restart
+                if is_database_unavailable(exc):  # one warning per outage, a growing pause
+                    pause = outage.failed(exc)
+                else:
+                    log.exception("job poll failed")
                 worked = 0
             if worked == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                    await asyncio.wait_for(self._wake.wait(), pause)
 
     async def claim(self) -> list[Job]:
         now = clock.now()
@@ -169,7 +176,9 @@ class Worker:
         for name, poller in self._pollers:
             try:
                 worked += await poller()
-            except Exception:  # one queue's failure must not stop the others
+            except Exception as exc:  # one queue's failure must not stop the others
+                if is_database_unavailable(exc):
+                    raise  # nor can the others run: run() waits for the database
                 log.exception("poller %s failed", name)
         return worked
 
@@ -184,6 +193,8 @@ class Worker:
                 await self._done(conn, batch)
             return
         except Exception as exc:  # a job's failure must never stop the worker
+            if is_database_unavailable(exc):
+                raise  # not the jobs' fault: they stay leased and run again when the lease runs out
             if len(batch) > 1:
                 log.warning("batch of %s %s jobs failed (%s); running them one by one", len(batch), task, exc)
                 for job in batch:

@@ -33,6 +33,7 @@ from correspondence.correspondence.use_cases.view import get_content, get_detail
 from correspondence.events import repository as events_repo
 from correspondence.kit.errors import ApiError
 from correspondence.kit.http import read_form
+from correspondence.kit.outage import RETRY_AFTER_SECONDS, is_database_unavailable
 from correspondence.kit.text import is_national_identity_number, is_valid_org_number
 from correspondence.notification import repository as notification_repo
 from correspondence.web import pages, static
@@ -50,7 +51,7 @@ from correspondence.web.session import (
     set_cookie,
     signin_ok,
 )
-from correspondence.web.texts import LANGUAGES
+from correspondence.web.texts import LANGUAGES, TEXTS
 
 log = logging.getLogger("correspondence.web")
 READ = scopes.READ
@@ -74,6 +75,13 @@ class WebRoute(APIRoute):
                 response = pages.error_page(request, exc.status, exc.message)
             except ApiError as exc:
                 response = pages.error_page(request, exc.status, exc.message)
+            except Exception as exc:
+                if not is_database_unavailable(exc):
+                    raise
+                request.app.state.outages.note(exc, request.method, request.url.path)
+                lang = pages.language(request)
+                response = pages.error_page(request, 503, TEXTS[lang]["unavailable"])
+                response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
             response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.2f}"
             return response
 
