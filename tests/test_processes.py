@@ -9,11 +9,14 @@ its batch for as long as the test wants."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -422,7 +425,26 @@ def test_serve_with_two_workers_answers_from_two_processes_and_stops_cleanly(own
                     assert time.monotonic() < deadline, "not published within 60 s:\n" + log.read_text()
                     time.sleep(0.2)
 
+        # A request in flight when SIGTERM comes (its body half sent) is still answered.
+        half_sent, answer = threading.Event(), concurrent.futures.Future[httpx.Response]()
+        body = json.dumps(builders.initialize_body("procs-resource", [recipient])).encode()
+
+        def slow_body() -> Iterator[bytes]:
+            yield body[:20]
+            half_sent.set()
+            time.sleep(1.0)  # SIGTERM arrives meanwhile
+            yield body[20:]
+
+        def in_flight() -> None:
+            with httpx.Client(base_url=base, headers=headers, timeout=60) as http:
+                json_type = {"Content-Type": "application/json"}
+                answer.set_result(http.post(INITIALIZE, content=slow_body(), headers=json_type))
+
+        threading.Thread(target=in_flight, daemon=True).start()
+        assert half_sent.wait(60)
         server.send_signal(signal.SIGTERM)
+        response = answer.result(60)
+        assert response.status_code == 200, response.text
         assert server.wait(60) == 0, log.read_text()
         for process in api:
             assert not process.is_running() or process.status() == psutil.STATUS_ZOMBIE
