@@ -12,6 +12,7 @@ request wrote its rows, samples RSS and CPU, stops everything it started and rew
 bench/RESULTS.md (other scripts keep theirs there).
 
     .venv/bin/python bench/initialize.py [--runs 2] [--duration 15] [--prefill 1000000] [--rev HEAD]
+                                         [--api-workers 2]   # serve --workers 2
 
 With --patch FILE the same commit is also measured with the diff applied (scenarios a+, b+, c+, side by
 side); with --py-spy every window of the API is profiled (see profile_summary.py). bench/README.md has more.
