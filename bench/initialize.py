@@ -12,6 +12,7 @@ request wrote its rows, samples RSS and CPU, stops everything it started and rew
 bench/RESULTS.md (other scripts keep theirs there).
 
     .venv/bin/python bench/initialize.py [--runs 2] [--duration 15] [--prefill 1000000] [--rev HEAD]
+                                         [--api-workers 2]   # serve --workers 2
 
 With --patch FILE the same commit is also measured with the diff applied (scenarios a+, b+, c+, side by
 side); with --py-spy every window of the API is profiled (see profile_summary.py). bench/README.md has more.
@@ -977,6 +978,10 @@ def main() -> None:
     parser.add_argument("--max-wait", type=float, default=300, help="seconds to wait for a quiet machine")
     parser.add_argument("--retries", type=int, default=2, help="re-measurements of a window others disturbed")
     parser.add_argument("--rev", default="", help="measure this commit (git archive), not the working tree")
+    parser.add_argument(
+        "--api-workers", type=int, default=1, help="API processes: `serve --workers N` (bench/processes.py)"
+    )
+    parser.add_argument("--json-out", type=Path, help="also write the raw measurements to this file")
     opts = parser.parse_args()
     argv = [".venv/bin/python", "bench/initialize.py", *sys.argv[1:]]
     started = datetime.now(UTC)
@@ -1017,6 +1022,8 @@ def main() -> None:
         asyncio.run(fill_database(base_url, people, opts.prefill, baseline))
 
         serve = [venv_bin("correspondence"), "serve", "--no-worker", "--host", "127.0.0.1", "--port"]
+        if opts.api_workers != 1:
+            serve[3:3] = ["--workers", str(opts.api_workers)]
         app = start_server(
             "api",
             [*serve, str(APP_PORT)],
@@ -1077,6 +1084,9 @@ def main() -> None:
                     log(f"other processes used {m.other_cpu:.0f} % CPU during the window: measuring it again")
                 results.append(m)
         info = machine()
+        if opts.json_out is not None:
+            raw = {"argv": argv, "api_workers": opts.api_workers, "machine": info, "postgres": pg}
+            opts.json_out.write_text(json.dumps({**raw, "runs": [asdict(m) for m in results]}, indent=2))
         if not opts.no_report and not opts.py_spy:
             write_report(
                 results,

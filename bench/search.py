@@ -15,6 +15,7 @@ plus EXPLAIN (ANALYZE, BUFFERS) of the search statement the code builds. Appends
 "Search at 1M rows" section of bench/RESULTS.md. Everything it starts is stopped when it ends.
 
     .venv/bin/python bench/search.py [--runs 2] [--rows 1000000] [--recipients 10000] [--reuse]
+                                     [--api-workers 2]   # serve --workers 2
 """
 
 from __future__ import annotations
@@ -669,8 +670,9 @@ def section(
         + f"; `fsync={pg['fsync']}`, `synchronous_commit={pg['synchronous_commit']}`."
     )
     w(
-        "- API: `correspondence serve --no-worker` on 127.0.0.1, one uvicorn process, "
-        "`CORRESPONDENCE_ACCESS_LOG=false`, default pool (5)."
+        "- API: `correspondence serve --no-worker` on 127.0.0.1, "
+        + ("one uvicorn process" if opts.api_workers == 1 else f"`--workers {opts.api_workers}` processes")
+        + ", `CORRESPONDENCE_ACCESS_LOG=false`, default pool (5) per process."
     )
     w(
         f"- Data: {load.rows['correspondences']:,} correspondences over {opts.recipients:,} persons "
@@ -823,6 +825,7 @@ def main() -> None:
     parser.add_argument("--max-other-cpu", type=float, default=15, help="CPU %% others may use in a window")
     parser.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine")
     parser.add_argument("--retries", type=int, default=2, help="re-measurements of a disturbed window")
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes: `serve --workers N`")
     opts = parser.parse_args()
     argv = [".venv/bin/python", "bench/search.py", *sys.argv[1:]]
     started = datetime.now(UTC)
@@ -880,6 +883,7 @@ def main() -> None:
             "127.0.0.1",
             "--port",
             str(PORT),
+            *(["--workers", str(opts.api_workers)] if opts.api_workers != 1 else []),
         ]
         app = start_server("api", serve, app_env(), f"http://127.0.0.1:{PORT}/health", LOGS)
         servers.append(app)

@@ -77,6 +77,7 @@ def build_worker(services: Services) -> Worker:
         batch_size=s.worker_batch_size,
         lease_seconds=s.job_lease_seconds,
         max_attempts=s.job_max_attempts,
+        shutdown_seconds=s.worker_shutdown_seconds,
     )
     correspondence_jobs.register(worker)
     notification_jobs.register(worker, services)
@@ -116,9 +117,9 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
             yield
         finally:
             if task is not None and services.worker is not None:
-                services.worker.stop()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait_for(task, 10)
+                services.worker.stop()  # it finishes or releases its jobs within its shutdown time
+                with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                    await asyncio.wait_for(task, settings.worker_shutdown_seconds + 10)
             await services.close_messaging()
             await services.close_webhooks()
             await pool.close()

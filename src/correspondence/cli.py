@@ -70,6 +70,15 @@ def serve(
     worker: Annotated[
         bool, typer.Option("--worker/--no-worker", help="Run the job worker in-process.")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="API processes sharing the port (more than one: the parent runs the job worker).",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API and the job worker on the configured (or embedded) database."""
     import uvicorn
@@ -88,12 +97,19 @@ def serve(
         typer.echo(f"correspondence: refusing to start: {refusal}", err=True)
         raise typer.Exit(2)
     url = _database_url(settings)
-    application = create_app(settings, url, run_worker=worker)
     typer.echo(
         f"correspondence: {settings.mode} mode, listening on http://{settings.host}:{settings.port}"
-        + ("" if settings.database_url else f" (embedded PostgreSQL under {settings.data_dir})"),
+        + ("" if settings.database_url else f" (embedded PostgreSQL under {settings.data_dir})")
+        + (f" with {workers} API processes" if workers > 1 else ""),
         err=True,
     )
+    if workers > 1:
+        from correspondence.processes import serve_processes
+
+        # The embedded PostgreSQL (if any) was started here and stops when this process exits.
+        serve_processes(settings, url, processes=workers, run_worker=worker)
+        return
+    application = create_app(settings, url, run_worker=worker)
     # uvicorn re-raises SIGTERM after a graceful shutdown; exiting normally instead lets the
     # embedded PostgreSQL stop when its last user is gone.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -113,35 +129,22 @@ def serve(
 @app.command("worker")
 def worker_command() -> None:
     """Run job workers only (scale these sideways)."""
-    from correspondence.app import build_worker
-    from correspondence.auth.tokens import TokenValidator
     from correspondence.kit import logs
-    from correspondence.kit.db import create_pool
-    from correspondence.services import Services
+    from correspondence.kit.jobs import Worker
+    from correspondence.processes import install_stop_signals, run_worker
 
     settings = _settings()
     logs.configure(settings.log_level)
     url = _database_url(settings)
 
-    async def run() -> None:
-        pool = await create_pool(url, settings.db_pool_size)
-        services = Services(settings, pool, TokenValidator(settings, None), None)
-        await services.open_adapters()
-        worker = build_worker(services)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, worker.stop)
+    def started(worker: Worker) -> None:
+        # SIGTERM: finish the running batch (at most worker_shutdown_seconds), release the rest.
+        install_stop_signals(worker)
         typer.echo("correspondence: worker running", err=True)
-        try:
-            await worker.run()
-        finally:
-            await services.close_messaging()
-            await services.close_webhooks()
-            await pool.close()
 
     import uvloop  # uvicorn[standard] brings it; the API runs on it too
 
-    uvloop.run(run())
+    uvloop.run(run_worker(settings, url, started=started))
 
 
 @app.command()

@@ -58,7 +58,12 @@ class Settings(BaseSettings):
 
     worker_poll_seconds: float = Field(0.5, gt=0)
     worker_batch_size: int = Field(100, ge=1, le=10000)
-    job_lease_seconds: float = Field(60.0, gt=0)
+    # A claimed job's lease, kept alive by the worker's heartbeat (every lease/3) while it runs: a
+    # worker killed outright has its jobs taken again by another after at most this long.
+    job_lease_seconds: float = Field(15.0, ge=1)
+    # On SIGTERM a worker finishes its running batch for at most this long, then rolls it back;
+    # either way it releases its unfinished jobs at once (README "Processes and shutdown").
+    worker_shutdown_seconds: float = Field(10.0, ge=0)
     job_max_attempts: int = Field(10, ge=1)
     # Housekeeping: finished jobs and expanded outbox rows are deleted after these many hours.
     job_retention_hours: float = Field(168.0, ge=0)

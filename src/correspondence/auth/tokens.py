@@ -33,6 +33,26 @@ class InvalidToken(Exception):
     pass
 
 
+def _create_key(key_path: Path) -> None:
+    """A new key, unless another process (an API process of `serve --workers N`, a `token`
+    command) creates one at the same moment: the first one linked into place wins, and every
+    process then reads that one, so all of them sign and verify with the same key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    tmp = key_path.with_name(f".{key_path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+    try:
+        os.link(tmp, key_path)  # fails when the key exists: never replaces one in use
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+
+
 class DevIssuer:
     """An RS256 issuer whose private key lives in the data directory (development mode only)."""
 
@@ -41,22 +61,11 @@ class DevIssuer:
         self.lifetime_seconds = lifetime_seconds
         key_dir.mkdir(parents=True, exist_ok=True)
         key_path = key_dir / "dev-issuer-key.pem"
-        if key_path.exists():
-            loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
-            assert isinstance(loaded, rsa.RSAPrivateKey)
-            self._key = loaded
-        else:
-            self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = self._key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            tmp = key_path.with_suffix(".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-            os.replace(tmp, key_path)
+        if not key_path.exists():
+            _create_key(key_path)
+        loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        assert isinstance(loaded, rsa.RSAPrivateKey)
+        self._key = loaded
         public_jwk = json.loads(RSAAlgorithm.to_jwk(self._key.public_key()))
         self.kid = jwt.PyJWK(public_jwk).key_id or _thumb(public_jwk)
         public_jwk.update({"kid": self.kid, "use": "sig", "alg": "RS256"})

@@ -1,6 +1,12 @@
 """Jobs in PostgreSQL: enqueued in the caller's transaction, claimed with SKIP LOCKED under a
-lease, run in batches, retried with backoff. A worker that dies leaves its jobs leased; when the
-lease runs out another worker takes them again, so no job is lost."""
+short lease, run in batches, retried with backoff.
+
+While a worker runs a batch, a heartbeat extends the lease of every job it still holds (every
+lease/3), so a handler may take as long as it needs. A worker that dies stops its heartbeat: its
+jobs are taken again by another worker when the lease runs out (15 s by default), so no job is
+lost. A worker asked to stop finishes the batch it is running (for at most `shutdown_seconds`,
+then it is cancelled and rolled back) and releases every job it has not finished: queued again at
+once, lease cleared, the attempt not counted, so another worker takes them without waiting."""
 
 from __future__ import annotations
 
@@ -93,6 +99,14 @@ RETURNING id, task, ref_id, payload::text AS payload, attempts
 """
 
 
+# Held jobs, still running: the lease moves on; finished ones (status 2, or queued again by _fail)
+# are left alone.
+_EXTEND = "UPDATE jobs SET locked_until = $2 WHERE id = ANY($1::bigint[]) AND status = 1"
+# Given back unfinished by a worker that stops: due again now, without the attempt its claim counted.
+_RELEASE = """UPDATE jobs SET status = 0, locked_until = NULL, attempts = GREATEST(attempts - 1, 0)
+WHERE id = ANY($1::bigint[]) AND status = 1"""
+
+
 def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(3600, 2 ** min(attempts, 12)))
 
@@ -106,8 +120,9 @@ class Worker:
         *,
         poll_seconds: float = 0.5,
         batch_size: int = 500,
-        lease_seconds: float = 60.0,
+        lease_seconds: float = 15.0,
         max_attempts: int = 10,
+        shutdown_seconds: float = 10.0,
     ) -> None:
         self._pool = pool
         self._handlers: dict[str, Handler] = {}
@@ -116,8 +131,12 @@ class Worker:
         self._batch = batch_size
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
+        self._shutdown = shutdown_seconds
         self._wake = asyncio.Event()
         self._stopping = False
+        self._held: set[int] = set()  # claimed by this worker, not yet finished
+        self._running: asyncio.Task[None] | None = None  # the batch being run
+        self._deadline: asyncio.TimerHandle | None = None
 
     def register(self, task: str, handler: Handler) -> None:
         self._handlers[task] = handler
@@ -129,8 +148,23 @@ class Worker:
         self._wake.set()
 
     def stop(self) -> None:
+        """Claim nothing more; the running batch has `shutdown_seconds` to finish, then it is
+        cancelled. Unfinished jobs are released by run_once on its way out."""
+        if self._stopping:
+            return
         self._stopping = True
         self._wake.set()
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing can be running either
+            self._deadline = asyncio.get_running_loop().call_later(self._shutdown, self._cancel_running)
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def _cancel_running(self) -> None:
+        if self._running is not None and not self._running.done():
+            log.warning("stopping: the running batch did not finish within %s s; cancelled", self._shutdown)
+            self._running.cancel()
 
     async def run(self) -> None:
         outage = Outage("worker", log)
@@ -149,6 +183,8 @@ class Worker:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), pause)
+        if self._deadline is not None:
+            self._deadline.cancel()
 
     async def claim(self) -> list[Job]:
         now = clock.now()
@@ -166,13 +202,30 @@ class Worker:
 
     async def run_once(self) -> int:
         """Claim one batch of due jobs and run it; returns how many jobs were claimed."""
+        if self._stopping:
+            return 0
         jobs = await self.claim()
-        by_task: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_task.setdefault(job.task, []).append(job)
-        for task, batch in by_task.items():
-            await self._run_batch(task, batch)
+        self._held = {job.id for job in jobs}
+        heartbeat = asyncio.create_task(self._heartbeat()) if jobs else None
+        try:
+            by_task: dict[str, list[Job]] = {}
+            for job in jobs:
+                by_task.setdefault(job.task, []).append(job)
+            for task, batch in by_task.items():
+                if self._stopping:
+                    break  # the rest is released below
+                await self._run_guarded(task, batch)
+        finally:
+            self._running = None
+            if heartbeat is not None:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+            if self._held:
+                await self._release()
         worked = len(jobs)
+        if self._stopping:
+            return worked
         for name, poller in self._pollers:
             try:
                 worked += await poller()
@@ -181,6 +234,40 @@ class Worker:
                     raise  # nor can the others run: run() waits for the database
                 log.exception("poller %s failed", name)
         return worked
+
+    async def _run_guarded(self, task: str, batch: list[Job]) -> None:
+        """Run a batch as its own task, so stop() can cancel it without cancelling run_once; when
+        run_once itself is cancelled, the batch is cancelled and awaited before its jobs are released."""
+        running = self._running = asyncio.create_task(self._run_batch(task, batch))
+        try:
+            await asyncio.wait([running])
+        except asyncio.CancelledError:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            raise
+        if not running.cancelled():
+            running.result()
+
+    async def _heartbeat(self) -> None:
+        """Keep the lease of the jobs still held, every lease/3, while the batch runs."""
+        every_seconds = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every_seconds)
+            try:
+                await self._pool.execute(_EXTEND, list(self._held), clock.now() + self._lease)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("job heartbeat failed (the lease runs out unless the next one works): %s", exc)
+
+    async def _release(self) -> None:
+        """Give the unfinished jobs back at once (stopping, or a batch cancelled): not counted as
+        an attempt. If this fails too, their lease runs out and another worker takes them."""
+        held, self._held = list(self._held), set()
+        try:
+            await self._pool.execute(_RELEASE, held)
+            log.info("released %s unfinished jobs", len(held))
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("could not release %s jobs (taken again after their lease): %s", len(held), exc)
 
     async def _run_batch(self, task: str, batch: list[Job]) -> None:
         handler = self._handlers.get(task)
@@ -191,6 +278,7 @@ class Worker:
             async with self._pool.acquire() as conn, conn.transaction():
                 await handler(conn, batch)
                 await self._done(conn, batch)
+            self._held.difference_update(j.id for j in batch)
             return
         except Exception as exc:  # a job's failure must never stop the worker
             if is_database_unavailable(exc):
@@ -224,3 +312,4 @@ class Worker:
                 error[:2000],
                 now,
             )
+            self._held.discard(job.id)
