@@ -20,6 +20,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from correspondence.adapters.scanner import ClamdScanner
 from correspondence.app import build_worker
@@ -62,6 +63,16 @@ async def rounds(worker: Worker) -> None:
     """Every round the worker has work for, now."""
     while await worker.run_once():
         pass
+
+
+async def scans_metric(client: httpx.AsyncClient, state: str) -> float:
+    text = (await client.get("/metrics")).text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "correspondence_attachment_scans" and s.labels == {"state": state}
+    )
 
 
 def unique_file() -> bytes:
@@ -143,6 +154,7 @@ async def test_a_scanner_down_for_more_rounds_than_job_attempts_is_waited_for(
     assert (await scan_state(db, attachment_id))["scan_tries"] == outage_rounds
     waiting = [r for r in caplog.records if "cannot be made" in r.getMessage()]
     assert len(waiting) == 1, [r.getMessage() for r in caplog.records]  # once per outage
+    assert await scans_metric(client, "retrying") >= 1
 
     try:
         os.symlink(clamd_address, later)
