@@ -21,7 +21,7 @@ import pytest
 
 from correspondence.adapters.blobs import FileBlobStore, S3BlobStore
 from correspondence.adapters.scanner import ClamdScanner
-from correspondence.attachment.use_cases.scan import scan_uploads
+from correspondence.attachment.use_cases.scan import Scanning
 from correspondence.attachment.use_cases.upload import STALLED_AFTER, fail_stalled_uploads
 from correspondence.kit import clock
 from correspondence.services import Services
@@ -207,14 +207,7 @@ async def test_a_delayed_delete_of_a_failed_upload_spares_the_re_upload(
     attachment_id = await new_attachment(client, sender, fileName="innhold.txt")
     assert (await upload(client, sender, attachment_id, EICAR)).status_code == 200
     # The scan fails the upload and enqueues the deletion of its bytes; that job has not run yet.
-    async with services.pool.acquire() as conn, conn.transaction():
-        await scan_uploads(
-            conn,
-            blobs=services.blob_store(),
-            scanner=use_clamd,
-            ids=[uuid.UUID(attachment_id)],
-            at=clock.now(),
-        )
+    await Scanning(services.pool, blobs=services.blob_store, scanner=lambda: use_clamd).run_once()
     assert (await status_of(client, sender, attachment_id))[0] == "Failed"
     [old_key] = await services.pool.fetchval(
         """SELECT array_agg(payload->>'key') FROM jobs

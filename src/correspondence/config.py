@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     clamd_timeout_seconds: float = Field(300.0, gt=0)
     # None: scan when clamd_address is set (production requires it); "off": never scan, by choice.
     malware_scan: Literal["on", "off"] | None = None
+    # A file whose scan could not be made (clamd unreachable, timing out) for this long is failed
+    # "Malware scan failed: scanner unavailable", so it can be uploaded again.
+    scan_give_up_hours: float = Field(24.0, gt=0)
     max_upload_bytes: int = Field(50_000_000_000, ge=1)  # POST /attachment/{id}/upload
     max_inline_file_bytes: int = Field(2_000_000_000, ge=1)  # each file of POST /correspondence/upload
     upload_idle_timeout_seconds: float = Field(120.0, gt=0)  # no data for this long → 408 (2022)

@@ -3,12 +3,14 @@ that a crashed server left behind, and deleting bytes whose writer died before i
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 
 from correspondence.attachment import tasks
 from correspondence.attachment.use_cases.lifecycle import expire_attachments
 from correspondence.attachment.use_cases.pending_blobs import sweep_pending_blobs
-from correspondence.attachment.use_cases.scan import scan_uploads
+from correspondence.attachment.use_cases.scan import Scanning
 from correspondence.attachment.use_cases.upload import fail_stalled_uploads
 from correspondence.kit import clock
 from correspondence.kit.jobs import Job, Worker, every
@@ -17,13 +19,8 @@ from correspondence.services import Services
 
 def register(worker: Worker, services: Services) -> None:
     async def scan(conn: asyncpg.Connection, batch: list[Job]) -> None:
-        await scan_uploads(
-            conn,
-            blobs=services.blob_store(),
-            scanner=services.scanner,
-            ids=[j.ref_id for j in batch if j.ref_id is not None],
-            at=clock.now(),
-        )
+        """Scan jobs enqueued before migration 0014 just finish: the scan poller below finds
+        their files by their status."""
 
     async def expire(conn: asyncpg.Connection, batch: list[Job]) -> None:
         await expire_attachments(conn, [j.ref_id for j in batch if j.ref_id is not None], clock.now())
@@ -38,6 +35,15 @@ def register(worker: Worker, services: Services) -> None:
     worker.register(tasks.SCAN, scan)
     worker.register(tasks.EXPIRE, expire)
     worker.register(tasks.DELETE_BLOB, delete_blob)
+
+    # Files awaiting their malware scan are the scan's queue (use_cases/scan.py), every round.
+    scanning = Scanning(
+        services.pool,
+        blobs=services.blob_store,
+        scanner=lambda: services.scanner,
+        give_up=timedelta(hours=services.settings.scan_give_up_hours),
+    )
+    worker.add_poller("attachment.scan", scanning.run_once)
 
     async def stalled() -> int:
         return await fail_stalled_uploads(services.pool, now=clock.now())

@@ -130,10 +130,12 @@ async def append_status(
 async def set_stored(
     conn: Conn, attachment_id: uuid.UUID, blob_key: str | None, size: int | None, checksum: str | None
 ) -> None:
-    """Where the bytes now are; a supplied checksum is kept, else the computed one is stored."""
+    """Where the bytes now are; a supplied checksum is kept, else the computed one is stored. New
+    bytes start their malware scan afresh (no claim, no earlier failures)."""
     await conn.execute(
         """UPDATE attachments SET blob_key = $2, size = $3,
-             checksum = CASE WHEN checksum IS NULL OR checksum = '' THEN $4 ELSE checksum END
+             checksum = CASE WHEN checksum IS NULL OR checksum = '' THEN $4 ELSE checksum END,
+             scan_token = NULL, scan_due = NULL, scan_tries = 0, scan_failing_since = NULL
            WHERE id = $1""",
         attachment_id,
         blob_key,
@@ -238,6 +240,17 @@ async def enqueue_waiting_publishes(conn: Conn, attachment_ids: list[uuid.UUID],
     return int(result.rsplit(" ", 1)[-1])
 
 
+async def lock_users(conn: Conn, attachment_ids: list[uuid.UUID]) -> None:
+    """Lock the correspondences using these attachments (in id order), so that attachments of one
+    correspondence settled at the same time see each other's outcome."""
+    await conn.execute(
+        """SELECT 1 FROM correspondences WHERE id IN
+             (SELECT correspondence_id FROM correspondence_attachments WHERE attachment_id = ANY($1::uuid[]))
+           ORDER BY id FOR UPDATE""",
+        attachment_ids,
+    )
+
+
 async def unsettled_users(conn: Conn, attachment_ids: list[uuid.UUID]) -> list[uuid.UUID]:
     """Correspondences using these attachments that are neither published, purged nor failed."""
     rows = await conn.fetch(
@@ -313,6 +326,83 @@ async def stalled_uploads(conn: asyncpg.Connection, before: datetime) -> list[uu
         before,
     )
     return [r["id"] for r in rows]
+
+
+# --- malware scans: claimed under a lease, scanned outside any transaction (use_cases/scan.py) -----
+# Files awaiting their scan are `status = 1 AND blob_key IS NOT NULL` (the partial index
+# attachments_awaiting_scan); `scan_due` is the end of a claim's lease, or when to try again.
+
+
+async def claim_scans(conn: Conn, now: datetime, lease_until: datetime, limit: int) -> list[asyncpg.Record]:
+    """Claim files whose scan is due: never claimed, waiting out a backoff that has passed, or
+    held by a claim whose lease ran out (its worker died: counted as a failed try). Each gets a
+    fresh token; only the holder of the token may record the verdict."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """UPDATE attachments a
+           SET scan_token = gen_random_uuid(), scan_due = $2,
+               scan_tries = a.scan_tries + CASE WHEN a.scan_token IS NULL THEN 0 ELSE 1 END,
+               scan_failing_since = CASE WHEN a.scan_token IS NULL THEN a.scan_failing_since
+                                         ELSE COALESCE(a.scan_failing_since, $1) END
+           WHERE a.id IN (SELECT id FROM attachments
+                          WHERE status = 1 AND blob_key IS NOT NULL AND (scan_due IS NULL OR scan_due <= $1)
+                          ORDER BY scan_due NULLS FIRST LIMIT $3 FOR UPDATE SKIP LOCKED)
+           RETURNING a.id, a.blob_key, a.scan_token, a.scan_failing_since""",
+        now,
+        lease_until,
+        limit,
+    )
+    return rows
+
+
+async def extend_scan(conn: Conn, attachment_id: uuid.UUID, token: uuid.UUID, lease_until: datetime) -> bool:
+    """The heartbeat of a running scan; False when the claim is no longer held."""
+    done: str = await conn.execute(
+        "UPDATE attachments SET scan_due = $3 WHERE id = $1 AND scan_token = $2 AND status = 1",
+        attachment_id,
+        token,
+        lease_until,
+    )
+    return done != "UPDATE 0"
+
+
+async def release_scan(conn: Conn, attachment_id: uuid.UUID, token: uuid.UUID) -> None:
+    """A scan stopped on purpose (shutdown): due again at once, not counted as a failure."""
+    await conn.execute(
+        "UPDATE attachments SET scan_token = NULL, scan_due = NULL WHERE id = $1 AND scan_token = $2",
+        attachment_id,
+        token,
+    )
+
+
+async def get_scanned(conn: Conn, attachment_id: uuid.UUID, token: uuid.UUID) -> asyncpg.Record | None:
+    """The attachment, locked, if it still awaits the scan this token claimed."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        f"""SELECT {_COLUMNS}, a.scan_tries, a.scan_failing_since FROM attachments a
+            WHERE a.id = $1 AND a.scan_token = $2 AND a.status = 1 FOR UPDATE""",
+        attachment_id,
+        token,
+    )
+    return row
+
+
+async def postpone_scan(conn: Conn, attachment_id: uuid.UUID, due: datetime, failing_since: datetime) -> None:
+    """A try that failed for a passing reason: unclaimed, due again at `due`."""
+    await conn.execute(
+        """UPDATE attachments SET scan_token = NULL, scan_due = $2, scan_tries = scan_tries + 1,
+             scan_failing_since = $3 WHERE id = $1""",
+        attachment_id,
+        due,
+        failing_since,
+    )
+
+
+async def clear_scan(conn: Conn, ids: list[uuid.UUID]) -> None:
+    await conn.execute(
+        """UPDATE attachments
+           SET scan_token = NULL, scan_due = NULL, scan_tries = 0, scan_failing_since = NULL
+           WHERE id = ANY($1::uuid[])""",
+        ids,
+    )
 
 
 # --- pending blobs: bytes written before the rows that refer to them commit ----------------------

@@ -3,7 +3,7 @@ cases can enqueue them."""
 
 from correspondence.kit.ids import new_id
 
-SCAN = "attachment.scan"
+SCAN = "attachment.scan"  # no longer enqueued (migration 0014): the scan poller drains the files
 EXPIRE = "attachment.expire"
 DELETE_BLOB = "attachment.delete_blob"
 

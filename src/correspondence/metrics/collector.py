@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from correspondence.kit import clock
 from correspondence.kit.request_metrics import RequestMetrics
 from correspondence.metrics import repository as repo
 from correspondence.notification.statuses import SUCCEEDED
@@ -27,7 +28,20 @@ async def read_families(pool: asyncpg.Pool) -> list[Metric]:
         waiting = await repo.waiting_notification_counts(conn)
         backlog = await repo.event_backlog(conn)
         totals = await repo.totals(conn)
-    return families(jobs, orders, waiting, backlog, totals)
+        scans = await repo.scan_backlog(conn, clock.now())
+    return [*families(jobs, orders, waiting, backlog, totals), scan_family(scans)]
+
+
+def scan_family(scans: asyncpg.Record) -> Metric:
+    family = GaugeMetricFamily(
+        "correspondence_attachment_scans",
+        "Files awaiting their malware scan: scanning, retrying (after a failed try), queued.",
+        labels=["state"],
+    )
+    family.add_metric(["scanning"], scans["scanning"])
+    family.add_metric(["retrying"], scans["retrying"])
+    family.add_metric(["queued"], scans["awaiting"] - scans["scanning"] - scans["retrying"])
+    return family
 
 
 def families(

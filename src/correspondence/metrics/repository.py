@@ -1,11 +1,14 @@
 """What /metrics reads from PostgreSQL, none of it growing with history (migration *_add_metric_totals):
 
 - backlogs (jobs queued/running/failed, orders not yet completed, notifications waiting, outbox
-  rows not yet expanded, webhook deliveries pending) through partial indexes that hold only them;
+  rows not yet expanded, webhook deliveries pending, files awaiting their malware scan) through
+  partial indexes that hold only them;
 - totals over history (events, finished notifications and orders, webhook deliveries done, attempts)
   from `metric_totals`, which triggers keep per statement in the transaction of the change."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 import asyncpg
 
@@ -34,6 +37,19 @@ WHERE status IN ({", ".join(f"'{s}'" for s in WAITING_NOTIFICATIONS)}) GROUP BY 
 _EVENT_BACKLOG = """SELECT (SELECT count(*) FROM event_outbox WHERE dispatched IS NULL) AS outbox_pending,
        (SELECT count(*) FROM event_deliveries WHERE status = 0) AS deliveries_pending,
        (SELECT count(*) FROM event_subscriptions WHERE deleted IS NULL) AS subscriptions"""
+
+
+# Files awaiting their malware scan, through the partial index attachments_awaiting_scan (its
+# predicate repeated): being scanned (a live claim), waiting after a failed try, or not yet tried.
+_SCANS = """SELECT count(*) FILTER (WHERE scan_token IS NOT NULL AND scan_due > $1) AS scanning,
+       count(*) FILTER (WHERE scan_tries > 0 AND (scan_token IS NULL OR scan_due <= $1)) AS retrying,
+       count(*) AS awaiting
+FROM attachments WHERE status = 1 AND blob_key IS NOT NULL"""
+
+
+async def scan_backlog(conn: asyncpg.Connection, now: datetime) -> asyncpg.Record:
+    row: asyncpg.Record = await conn.fetchrow(_SCANS, now)
+    return row
 
 
 async def job_counts(conn: asyncpg.Connection) -> list[asyncpg.Record]:

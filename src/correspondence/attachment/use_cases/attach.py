@@ -19,7 +19,6 @@ import asyncpg
 
 from correspondence.attachment import errors as attachment_errors
 from correspondence.attachment import repository as repo
-from correspondence.attachment import tasks
 from correspondence.attachment.files import check_file_name
 from correspondence.attachment.use_cases.initialize import check_expiration
 from correspondence.attachment.use_cases.lifecycle import BYPASSED_SCAN
@@ -29,7 +28,6 @@ from correspondence.correspondence.schemas import (
     InitializeCorrespondenceAttachmentExt,
     InitializeCorrespondencesExt,
 )
-from correspondence.kit import jobs
 from correspondence.kit.text import ORG_URN
 
 MAX_ATTACHMENTS = 100
@@ -196,8 +194,9 @@ async def write_initialize(
     party: str | None,
     write: Callable[[asyncpg.Connection | asyncpg.Pool], Awaitable[list[asyncpg.Record]]],
 ) -> list[asyncpg.Record]:
-    """Run the Initialize statement; with new files, in one transaction with their rows (and scan
-    jobs), rolled back when the statement wrote nothing (reserved recipient, idempotency key).
+    """Run the Initialize statement; with new files, in one transaction with their rows (a file
+    to scan waits UploadProcessing for the scan poller), rolled back when the statement wrote
+    nothing (reserved recipient, idempotency key).
     The files' pending records are cleared with it; if the sweeper took one (this request was
     silent so long it was thought dead), its bytes are gone and nothing is written (2002)."""
     if not plan.new_rows:
@@ -217,9 +216,6 @@ async def write_initialize(
             if not rows or not rows[0]["written"]:
                 await transaction.rollback()
                 return rows
-            if plan.scan:
-                for row in plan.new_rows:
-                    await jobs.enqueue(conn, tasks.SCAN, ref_id=row["id"])
         except BaseException:
             await transaction.rollback()
             raise

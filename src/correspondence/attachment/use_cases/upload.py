@@ -152,9 +152,7 @@ async def _commit(
         kept = await repo.clear_pending(conn, [key]) == 1  # else the sweeper took (and deletes) them
         if owner and kept:
             await repo.set_stored(conn, attachment_id, key, size, md5)
-            if scan:
-                await jobs.enqueue(conn, tasks.SCAN, ref_id=attachment_id)
-            else:
+            if not scan:  # else it awaits its scan (UploadProcessing with bytes: use_cases/scan.py)
                 await publish_attachments(conn, [attachment_id], BYPASSED_SCAN, clock.now())
             row = await load_for_sender(conn, caller, attachment_id)
             linked = await repo.correspondence_ids(conn, attachment_id)
