@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -88,8 +89,9 @@ class Proc:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as sink:
             self.popen = subprocess.Popen(
-                self.cmd, env=self.env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
-            )
+                self.cmd, env=self.env, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
         return self
 
     @property
@@ -144,6 +146,9 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 60) -> None:
 # --- PostgreSQL -------------------------------------------------------------------------------------
 
 
+_MIGRATING = threading.Lock()  # Alembic's context is global: one migration at a time per process
+
+
 def create_database(server_url: str, prefix: str = "chaos") -> str:
     """A fresh database on the server, migrated once (processes started later migrate nothing)."""
     from correspondence.kit.db import with_database
@@ -152,7 +157,8 @@ def create_database(server_url: str, prefix: str = "chaos") -> str:
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     asyncio.run(_admin(server_url, f'CREATE DATABASE "{name}"'))
     url = with_database(server_url, name)
-    upgrade(url)
+    with _MIGRATING:
+        upgrade(url)
     return url
 
 
@@ -214,7 +220,8 @@ class PostgresServer:
         self._run("initdb", "-D", str(self.pgdata), "-A", "trust", "-U", "postgres", "--no-sync")
         with (self.pgdata / "postgresql.conf").open("a") as conf:
             conf.write(
-                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.root}'\n"
+                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\n"
+                f"unix_socket_directories = '{self.root}'\n"
                 "max_connections = 200\nfsync = on\nsynchronous_commit = on\n"
             )
 
@@ -572,12 +579,13 @@ class Load:
     attempts: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     unacknowledged: int = 0  # requests given up without a 2xx (no key: a client that does not retry)
-    successes: list[float] = field(default_factory=list)  # monotonic times of 2xx answers
+    successes: list[tuple[float, float]] = field(default_factory=list)  # (sent, answered) of 2xx
     retry_after_seen: int = 0
     bodies: dict[str, dict[str, Any]] = field(default_factory=dict)  # per key, for replays
 
     def first_success_after(self, t: float) -> float | None:
-        later = [s for s in self.successes if s > t]
+        """When the first request sent after `t` was answered 2xx."""
+        later = [answered for sent, answered in self.successes if sent > t]
         return min(later) if later else None
 
 
@@ -592,6 +600,7 @@ async def initialize_load(
     use_keys: bool,
     channel: str | None = None,
     retry_for: float = 60.0,
+    keep_going: Callable[[Load], bool] | None = None,
 ) -> Load:
     """`concurrency` clients sending Initialize for `seconds`, round robin over `urls`. With keys a
     client retries a request that got no 2xx (connection error, 5xx) with the same body and key,
@@ -602,8 +611,12 @@ async def initialize_load(
     end = time.monotonic() + seconds
     turn = iter(range(10**9))
 
+    def running() -> bool:
+        now = time.monotonic()
+        return now < end or (keep_going is not None and now < end + retry_for and keep_going(load))
+
     async def client(c: httpx.AsyncClient) -> None:
-        while time.monotonic() < end:
+        while running():
             try:
                 batch = next(recipients)
             except StopIteration:
@@ -614,6 +627,7 @@ async def initialize_load(
             while True:
                 url = urls[next(turn) % len(urls)]
                 load.attempts += 1
+                sent = time.monotonic()
                 try:
                     response = await c.post(url + INITIALIZE, json=body, headers=headers)
                 except httpx.HTTPError as exc:
@@ -622,7 +636,7 @@ async def initialize_load(
                     if response.status_code < 300:
                         ids = [x["correspondenceId"] for x in response.json()["correspondences"]]
                         load.acknowledged.update(ids)
-                        load.successes.append(time.monotonic())
+                        load.successes.append((sent, time.monotonic()))
                         if key is not None:
                             load.answers_by_key.setdefault(key, []).append(ids)
                             load.bodies[key] = body
@@ -633,7 +647,8 @@ async def initialize_load(
                     if response.headers.get("Retry-After"):
                         load.retry_after_seen += 1
                     if response.status_code < 500:
-                        raise RuntimeError(f"Initialize refused: {response.status_code} {response.text[:300]}")
+                        detail = f"{response.status_code} {response.text[:300]}"
+                        raise RuntimeError(f"Initialize refused: {detail}")
                 await asyncio.sleep(0.1 + random.random() * 0.2)
                 if key is None or time.monotonic() > give_up:
                     load.unacknowledged += 1

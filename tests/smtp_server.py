@@ -4,8 +4,9 @@ process: `python tests/smtp_server.py LOG_FILE` prints `READY <port>` once it li
 "data"}`) and per refused recipient (`{"kind": "refused", "to", "code"}`) to LOG_FILE.
 
 Options: `--port N` listens on that port (0, the default: any free one; a fixed port lets a
-test stop the server and start it again where the service expects it); `--starttls CERT KEY` offers STARTTLS and requires it; `--tls CERT KEY` speaks TLS from
-the first byte (implicit TLS); `--auth USER PASSWORD` requires AUTH (after STARTTLS).
+test stop the server and start it again where the service expects it); `--starttls CERT KEY`
+offers STARTTLS and requires it; `--tls CERT KEY` speaks TLS from the first byte (implicit TLS);
+`--auth USER PASSWORD` requires AUTH (after STARTTLS).
 
 How it answers depends on the recipient's local part, so each test picks a behaviour by address:
 `fail451-…` is refused with 451 (transient) every time, `fail550-…` with 550 (permanent), and
