@@ -108,6 +108,8 @@ def kill_serve(server_url: str, workdir: Path, size: Size, *, use_keys: bool, se
     name += f"-workers{serve_workers}" if serve_workers else ""
     stack = _stack(workdir, server_url, name)
     try:
+        lease, lease_note = lease_env()  # the killed serve's in-process worker held jobs too
+        stack.env_extra.update(lease)
         asyncio.run(stack.setup_registry(RESOURCE, []))
         args = ("--workers", str(serve_workers)) if serve_workers else ()
         api = stack.serve("serve", None, *args)
@@ -150,6 +152,10 @@ def kill_serve(server_url: str, workdir: Path, size: Size, *, use_keys: bool, se
             row.duplicated += keys["answers_not_matching_the_stored"] + replays
             row.details["retried answers replayed"] = load.replayed
             row.details["replays checked"] = min(50, keys["keys"])
+        row.notes.append(
+            "seconds to recover: SIGKILL → the first 2xx to a request sent after it (restart included)"
+        )
+        row.notes.append(lease_note)
         if drained is None:
             row.notes.append("not all published within the timeout")
         return row
