@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics screenshots fuzz clean
+.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics chaos screenshots fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,13 +44,16 @@ chromium:
 	  else echo "/usr/bin/chromium is missing: install Debian's chromium (sudo apt-get install chromium)"; exit 1; fi; }
 
 lint: $(STAMP) ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check src tests bench
-	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/ruff check src tests bench chaos
+	$(VENV)/bin/ruff format --check src tests bench chaos
 	$(VENV)/bin/mypy
 
 format: $(STAMP) ## apply ruff's formatting and fixes
-	$(VENV)/bin/ruff format src tests bench
-	$(VENV)/bin/ruff check --fix src tests bench
+	$(VENV)/bin/ruff format src tests bench chaos
+	$(VENV)/bin/ruff check --fix src tests bench chaos
+
+chaos: $(STAMP) clamd ## fault injection at full size (processes killed, PostgreSQL restarted, outages); writes docs/RELIABILITY.md
+	$(PY) -m chaos
 
 fuzz: $(STAMP) ## schemathesis (official document, running service) and the odd-values fuzzing of every parameter
 	$(VENV)/bin/pytest -q tests/test_schemathesis.py tests/test_fuzz_odd_values.py

@@ -3,8 +3,10 @@ process: `python tests/smtp_server.py LOG_FILE` prints `READY <port>` once it li
 127.0.0.1, then appends one JSON line per accepted message (`{"kind": "message", "to", "from",
 "data"}`) and per refused recipient (`{"kind": "refused", "to", "code"}`) to LOG_FILE.
 
-Options: `--starttls CERT KEY` offers STARTTLS and requires it; `--tls CERT KEY` speaks TLS from
-the first byte (implicit TLS); `--auth USER PASSWORD` requires AUTH (after STARTTLS).
+Options: `--port N` listens on that port (0, the default: any free one; a fixed port lets a
+test stop the server and start it again where the service expects it); `--starttls CERT KEY`
+offers STARTTLS and requires it; `--tls CERT KEY` speaks TLS from the first byte (implicit TLS);
+`--auth USER PASSWORD` requires AUTH (after STARTTLS).
 
 How it answers depends on the recipient's local part, so each test picks a behaviour by address:
 `fail451-…` is refused with 451 (transient) every time, `fail550-…` with 550 (permanent), and
@@ -100,7 +102,7 @@ async def main(args: argparse.Namespace) -> None:
             )
 
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(session, "127.0.0.1", 0, ssl=implicit)
+        server = await loop.create_server(session, "127.0.0.1", args.port, ssl=implicit)
         port = server.sockets[0].getsockname()[1]
         print(f"READY {port}", flush=True)
         try:
@@ -113,6 +115,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("log")
     parser.add_argument("--no-flush", action="store_true")
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--starttls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--auth", nargs=2, metavar=("USER", "PASSWORD"))
