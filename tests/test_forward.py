@@ -474,6 +474,12 @@ async def test_the_web_inbox_forwards_with_the_same_rules(
         bad = await b.post(f"/inbox/{cid}/forward", data={"forward_to": "nope", "csrf": token.group(1)})
         assert bad.status_code == 303
         assert "Invalid email provided for custom recipient." in (await b.get(bad.headers["location"])).text
+        nul = await b.post(
+            f"/inbox/{cid}/forward",
+            data={"forward_to": to, "forwarding_text": "a\x00b", "csrf": token.group(1)},
+        )
+        assert nul.status_code == 303
+        assert "Forwarding text must be plain text" in (await b.get(nul.headers["location"])).text
         done = await b.post(
             f"/inbox/{cid}/forward",
             data={"forward_to": to, "forwarding_text": "Fra nettet", "csrf": token.group(1)},

@@ -40,7 +40,7 @@ def check_request(row: asyncpg.Record, forward_to: str, text: str | None) -> Non
         raise errors.NO_FORWARDING()
     if text is not None and len(text) > MAX_TEXT_LENGTH:
         raise errors.FORWARDING_TEXT_TOO_LONG()
-    if text is not None and not is_plain_text(text):
+    if text is not None and ("\x00" in text or not is_plain_text(text)):  # NUL: not text at all
         raise errors.FORWARDING_TEXT_NOT_PLAIN()
 
 
