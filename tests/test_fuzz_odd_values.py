@@ -160,7 +160,9 @@ async def world(
         attachment_id = await published_attachment(client, sender, services)
         shared_attachment_id = await published_attachment(client, sender, services)
         download_attachment_id = await published_attachment(client, sender, services)
-        body = builders.initialize_body(resource_id, [recipient], notification_block=builders.notification())
+        body = builders.initialize_body(
+            resource_id, [recipient], notification_block=builders.notification(), allowForwarding=True
+        )
         body["existingAttachments"] = [shared_attachment_id]
         created = await client.post(INITIALIZE, json=body, headers=sender.headers)
         assert created.status_code == 200, created.text
@@ -310,6 +312,8 @@ def _baseline_body(path: str, w: World) -> Any:
         return {"resourceId": w.resource_id, "fileName": "odd.pdf", "sendersReference": "odd"}
     if path == SUBSCRIPTIONS:
         return {"endPoint": HOOK, "resourceFilter": w.resource_id}
+    if path.endswith("/forward"):
+        return {"forwardTo": "odd@example.no", "forwardingText": "Til orientering"}
     return {}
 
 
@@ -535,6 +539,7 @@ WEB_FORMS = {
     "/inbox/bulk": ["csrf", "action", "ids", "back"],
     "/inbox/{cid}/confirm": ["csrf"],
     "/inbox/{cid}/archive": ["csrf"],
+    "/inbox/{cid}/forward": ["csrf", "forward_to", "forwarding_text"],
     "/inbox/{cid}/{odd}": ["csrf"],  # an odd action name
 }
 
@@ -546,6 +551,7 @@ def _good_form(world: World) -> dict[str, str]:
         "pid": world.recipient,
         "action": "read",
         "ids": world.correspondence_id,
+        "forward_to": "odd@example.no",
     }
 
 

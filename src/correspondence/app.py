@@ -64,6 +64,7 @@ log = logging.getLogger("correspondence")
 _DOCUMENTED_MODELS: list[type[BaseModel]] = [
     schemas.InitializeCorrespondencesExt,
     attachment_schemas.InitializeAttachmentExt,
+    schemas.ForwardCorrespondenceRequestExt,
 ]
 # Enums that only hand-parsed query parameters refer to (by `$ref`).
 _DOCUMENTED_ENUMS: list[type[Enum]] = [schemas.CorrespondencesRoleType]
@@ -79,7 +80,7 @@ def build_worker(services: Services) -> Worker:
         max_attempts=s.job_max_attempts,
         shutdown_seconds=s.worker_shutdown_seconds,
     )
-    correspondence_jobs.register(worker)
+    correspondence_jobs.register(worker, services)
     notification_jobs.register(worker, services)
     attachment_jobs.register(worker, services)
     events_jobs.register(worker, services)

@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     sms_timezone: str = "Europe/Oslo"
     notification_max_attempts: int = Field(8, ge=1)  # per address, then *_Failed
     notification_retry_seconds: float = Field(60.0, gt=0)  # first retry; doubles, at most 1 hour
+    # A forwarded correspondence's e-mail carries its attachments while their total stays within
+    # this; the rest are named in a note saying they are in the inbox (README "Forward").
+    forward_attachments_max_bytes: int = Field(10_000_000, ge=0)
 
     # Events (README "Events"): outbox expansion and webhook delivery to subscribers.
     events_batch_size: int = Field(500, ge=1, le=10000)  # outbox rows per dispatch transaction

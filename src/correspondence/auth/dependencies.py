@@ -58,6 +58,13 @@ def check_recipient(caller: Caller) -> Caller:
     raise PlainError(403, f"The token must carry the scope {scopes.READ}.")
 
 
+def check_forward_checker(caller: Caller) -> Caller:
+    """CheckAllowForwardingPolicy (api.md §2.3): the forward-check scope."""
+    if scopes.FORWARD_CHECK in caller.scopes:
+        return caller
+    raise PlainError(403, f"The token must carry the scope {scopes.FORWARD_CHECK}.")
+
+
 async def current_caller(request: Request) -> Caller:
     return await caller_from_header(_services(request), request.headers.get("authorization"))
 
@@ -74,7 +81,12 @@ async def require_recipient(caller: Annotated[Caller, Depends(current_caller)]) 
     return check_recipient(caller)
 
 
+async def require_forward_checker(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    return check_forward_checker(caller)
+
+
 Sender = Annotated[Caller, Depends(require_sender)]
 Recipient = Annotated[Caller, Depends(require_recipient)]
 SenderOrRecipient = Annotated[Caller, Depends(require_sender_or_recipient)]
+ForwardChecker = Annotated[Caller, Depends(require_forward_checker)]
 ServicesDep = Annotated[Services, Depends(services)]

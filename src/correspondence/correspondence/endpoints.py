@@ -15,6 +15,7 @@ from pydantic_core import PydanticCustomError
 
 from correspondence.auth.caller import Caller
 from correspondence.auth.dependencies import (
+    ForwardChecker,
     Recipient,
     Sender,
     SenderOrRecipient,
@@ -30,11 +31,13 @@ from correspondence.correspondence.schemas import (
     CorrespondencesExt,
     CorrespondencesRoleType,
     CorrespondenceStatusExt,
+    ForwardCorrespondenceRequestExt,
     InitializeCorrespondencesExt,
     InitializeCorrespondencesResponseExt,
 )
 from correspondence.correspondence.use_cases.archive import archive
 from correspondence.correspondence.use_cases.confirm import confirm
+from correspondence.correspondence.use_cases.forward import allow_forwarding, forward
 from correspondence.correspondence.use_cases.initialize import initialize_correspondences
 from correspondence.correspondence.use_cases.mark_as_read import mark_as_read
 from correspondence.correspondence.use_cases.purge import purge
@@ -353,3 +356,44 @@ async def purge_endpoint(
     """Purge: the sender before publication, or the recipient."""
     cid = await purge(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
     return json_response(str(cid))
+
+
+@router.post(
+    "/correspondence/{correspondenceId}/forward",
+    response_model=None,
+    responses=_BARE_ID,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": _ref("ForwardCorrespondenceRequestExt")}},
+        }
+    },
+)
+async def forward_endpoint(
+    correspondenceId: uuid.UUID, request: Request, caller: Recipient, svc: ServicesDep
+) -> Response:
+    """Forward the correspondence to an e-mail address (it must have been read); the e-mail, with
+    its attachments, is sent by the worker. Answers the forward's id."""
+    body = parse_json(
+        ForwardCorrespondenceRequestExt, await read_json_body(request, svc.settings.max_body_bytes)
+    )
+    forwarding_id = await forward(
+        pool=svc.pool,
+        caller=caller,
+        correspondence_id=correspondenceId,
+        forward_to=body.forwardTo,
+        forwarding_text=body.forwardingText,
+    )
+    svc.wake_worker()
+    return json_response(str(forwarding_id))
+
+
+@router.get(
+    "/correspondence/{correspondenceId}/forward/check",
+    response_model=None,
+    include_in_schema=False,  # hidden in the reference's document too (api.md §4.3)
+)
+async def forward_check(correspondenceId: uuid.UUID, caller: ForwardChecker, svc: ServicesDep) -> Response:
+    """Whether the correspondence allows forwarding; for the platform, no access check."""
+    allowed = await allow_forwarding(pool=svc.pool, correspondence_id=correspondenceId)
+    return json_response({"allowForwarding": allowed})

@@ -89,6 +89,13 @@ NOT_CONFIDENTIAL_RESOURCE = ErrorSpec(
     "Correspondences cannot be initialized with 'IsConfidential' flag set to true if the resource is "
     "not confidential",
 )
+NO_FORWARDING = ErrorSpec(1063, 400, "Correspondence does not allow forwarding")
+ALREADY_FORWARDED = ErrorSpec(
+    1064, 400, "Correspondence has already been forwarded to the specified recipient"
+)
+NOT_READ_BEFORE_FORWARD = ErrorSpec(1065, 400, "Correspondence must be read before it can be forwarded")
+FORWARDING_TEXT_TOO_LONG = ErrorSpec(1066, 400, "Forwarding text cannot exceed 200 characters")
+FORWARDING_TEXT_NOT_PLAIN = ErrorSpec(1067, 400, "Forwarding text must be plain text")
 FORWARDING_AUTH_LEVEL = ErrorSpec(
     1068,
     400,
@@ -98,12 +105,16 @@ FORWARDING_AUTH_LEVEL = ErrorSpec(
 FORWARDING_ATTACHMENTS_TOO_LARGE = ErrorSpec(
     1069, 400, "Correspondence cannot allow forwarding if the total size of attachments exceeds 10 MB"
 )
+FORWARD_ADDRESS_TOO_LONG = ErrorSpec(
+    3027, 400, "Email address provided for forwarding correspondence exceeds 1000 characters"
+)
 NO_ACCESS = ErrorSpec(
     4001,
     403,
     "You must use an Altinn token, DialogToken or log in to IDPorten as someone with access to the "
     "resource and organization in Altinn Authorization",
 )
+PARTY_NOT_FOUND = ErrorSpec(4002, 400, "Could not retrieve party uuid from lookup in Altinn Register")
 CALLER_UNKNOWN = ErrorSpec(4006, 401, "Could not determine caller")
 RESOURCE_TYPE = ErrorSpec(
     4010,

@@ -12,7 +12,7 @@ import asyncpg
 # Status numbers as stored (api.md §7.1).
 INITIALIZED, READY_FOR_PUBLISH, PUBLISHED, FETCHED, READ = 0, 1, 2, 3, 4
 CONFIRMED, PURGED_BY_RECIPIENT, PURGED_BY_ALTINN, ARCHIVED, RESERVED, FAILED = 6, 7, 8, 9, 10, 11
-ATTACHMENTS_DOWNLOADED = 12
+ATTACHMENTS_DOWNLOADED, FORWARDED = 12, 13
 
 # One statement writes a whole Initialize (initialize-ceiling.md §2.2): the contact lookup, the
 # reservation gate, the idempotency claim and every INSERT, set-based over the recipients.
@@ -264,6 +264,155 @@ async def get_party_name(conn: asyncpg.Connection | asyncpg.Pool, party: str) ->
     return name
 
 
+# --- forwarding (api.md §3.11) ------------------------------------------------------------------
+
+FORWARD_TASK = "correspondence.forward"
+_FORWARD_OPEN = "status <> 'Email_Failed'"  # a finally failed forward may be made again
+
+
+async def forwarded_to(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, address: str) -> bool:
+    found: bool = await conn.fetchval(
+        f"""SELECT EXISTS (SELECT 1 FROM correspondence_forwardings
+                           WHERE correspondence_id = $1 AND email_address = $2 AND {_FORWARD_OPEN})""",
+        cid,
+        address,
+    )
+    return found
+
+
+async def insert_forwarding(
+    conn: asyncpg.Connection,
+    *,
+    forwarding_id: uuid.UUID,
+    cid: uuid.UUID,
+    at: datetime,
+    by: str,
+    text: str | None,
+    address: str,
+    as_given: str,
+    status: str,
+) -> bool:
+    """The forward and its sending job, in the caller's transaction; False when the address
+    already has one (a concurrent duplicate: the unique index decides)."""
+    row = await conn.fetchrow(
+        f"""WITH ins AS (
+              INSERT INTO correspondence_forwardings (id, correspondence_id, forwarded_on, forwarded_by,
+                forwarding_text, email_address, address_as_given, status, next_attempt, created, updated)
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $3, $3, $3)
+              ON CONFLICT (correspondence_id, email_address) WHERE {_FORWARD_OPEN} DO NOTHING
+              RETURNING id),
+            job AS (INSERT INTO jobs (task, ref_id, payload, run_at, created)
+                    SELECT '{FORWARD_TASK}', id, NULL, $3, $3 FROM ins)
+            SELECT id FROM ins""",
+        forwarding_id,
+        cid,
+        at,
+        by,
+        text,
+        address,
+        as_given,
+        status,
+    )
+    return row is not None
+
+
+async def claim_forwardings(
+    pool: asyncpg.Pool,
+    ids: list[uuid.UUID],
+    now: datetime,
+    until: datetime,
+    *,
+    sending: str,
+    claimable: list[str],
+) -> list[asyncpg.Record]:
+    """Mark due forwards as being sent and commit that before anything is sent: from then on no
+    job, re-run or other worker sends them again."""
+    rows: list[asyncpg.Record] = await pool.fetch(
+        """UPDATE correspondence_forwardings
+           SET status = $4, attempts = attempts + 1, claimed_until = $3, updated = $2
+           WHERE id = ANY($1::uuid[]) AND status = ANY($5::text[]) AND next_attempt <= $2
+           RETURNING id, correspondence_id, forwarded_on, forwarded_by, forwarding_text, address_as_given,
+                     attempts""",
+        ids,
+        now,
+        until,
+        sending,
+        claimable,
+    )
+    return rows
+
+
+async def record_forward_outcome(
+    conn: asyncpg.Connection,
+    forwarding_id: uuid.UUID,
+    *,
+    status: str,
+    error: str | None,
+    next_attempt: datetime,
+    sent: datetime | None,
+    left_out: int | None,
+    at: datetime,
+) -> None:
+    await conn.execute(
+        """UPDATE correspondence_forwardings
+           SET status = $2, last_error = $3, next_attempt = $4, sent = $5, attachments_left_out = $6,
+               claimed_until = NULL, updated = $7
+           WHERE id = $1""",
+        forwarding_id,
+        status,
+        error,
+        next_attempt,
+        sent,
+        left_out,
+        at,
+    )
+
+
+async def give_up_stale_forwardings(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], now: datetime, *, sending: str, failed: str, reason: str
+) -> None:
+    """Forwards left being sent by a worker that died mid-send: never sent again (at most once)."""
+    await conn.execute(
+        """UPDATE correspondence_forwardings
+           SET status = $4, last_error = $5, claimed_until = NULL, updated = $2
+           WHERE id = ANY($1::uuid[]) AND status = $3 AND claimed_until < $2""",
+        ids,
+        now,
+        sending,
+        failed,
+        reason,
+    )
+
+
+async def unfinished_forwardings(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], *, sending: str, claimable: list[str]
+) -> tuple[list[uuid.UUID], datetime | None]:
+    """Forwards still waiting (for a retry, or being sent), and when to look again."""
+    rows = await conn.fetch(
+        """SELECT id, CASE WHEN status = $2 THEN claimed_until ELSE next_attempt END AS due
+           FROM correspondence_forwardings
+           WHERE id = ANY($1::uuid[]) AND (status = $2 OR status = ANY($3::text[]))""",
+        ids,
+        sending,
+        claimable,
+    )
+    if not rows:
+        return [], None
+    return [r["id"] for r in rows], min(r["due"] for r in rows)
+
+
+async def enqueue_forward_job(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], run_at: datetime, at: datetime
+) -> None:
+    await conn.execute(
+        f"""INSERT INTO jobs (task, ref_id, payload, run_at, created)
+            VALUES ('{FORWARD_TASK}', NULL, jsonb_build_object('ids', $1::uuid[]), $2, $3)""",
+        ids,
+        run_at,
+        at,
+    )
+
+
 async def search_ids(
     conn: asyncpg.Connection | asyncpg.Pool, branches: list[str], args: list[Any], offset: int, limit: int
 ) -> tuple[list[uuid.UUID], int, set[str]]:
@@ -348,8 +497,8 @@ async def append_statuses(
     party: str | None = None,
 ) -> None:
     """Append history rows (in order) and move each correspondence's current status to the last
-    lifecycle status given: Fetched and AttachmentsDownloaded never become current, and a purge is
-    terminal (DESIGN decision 3)."""
+    lifecycle status given: Fetched, AttachmentsDownloaded and Forwarded never become current, and
+    a purge is terminal (DESIGN decision 3)."""
     if not ids:
         return
     await conn.execute(
@@ -359,7 +508,8 @@ async def append_statuses(
                      (correspondence_id, status, status_text, status_changed, party)
                    SELECT u.id, u.st, u.txt, $4, $5 FROM u ORDER BY u.ord),
            f AS (SELECT u.id, bool_or(u.st = 4) AS read, bool_or(u.st = 6) AS confirmed,
-                        (array_agg(u.st ORDER BY u.ord DESC) FILTER (WHERE u.st NOT IN (3, 12)))[1] AS last
+                        (array_agg(u.st ORDER BY u.ord DESC)
+                          FILTER (WHERE u.st NOT IN (3, 12, 13)))[1] AS last
                  FROM u GROUP BY u.id)
            UPDATE correspondences c SET
              status = CASE WHEN c.status IN (7, 8) OR f.last IS NULL THEN c.status ELSE f.last END,

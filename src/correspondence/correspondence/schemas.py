@@ -388,6 +388,20 @@ class InitializeCorrespondencesExt(WireModel):
         return value
 
 
+class ForwardCorrespondenceRequestExt(WireModel):
+    """POST …/correspondence/{id}/forward (api.md §3.11); the rules are the use case's (errors)."""
+
+    forwardTo: str = Field(alias="forwardTo")
+    forwardingText: str | None = Field(None, alias="forwardingText")
+
+    @field_validator("forwardTo", mode="before")
+    @classmethod
+    def _given(cls, value: Any) -> Any:
+        if value is None or value == "":  # C# `required string`: null and "" are missing too
+            raise PydanticCustomError("custom", "The ForwardTo field is required.")
+        return value
+
+
 # --- responses (documentation models; responses are written as dicts with orjson) -------------
 
 
@@ -530,3 +544,9 @@ class CorrespondenceOverviewExt(_CorrespondenceOut):
 class CorrespondenceDetailsExt(_CorrespondenceOut):
     notifications: list[NotificationExt] | None
     statusHistory: list[CorrespondenceStatusEventExt] | None
+
+
+class CheckAllowForwardingExt(_Out):
+    """GET …/correspondence/{id}/forward/check (api.md §4.3, hidden)."""
+
+    allowForwarding: bool

@@ -19,7 +19,7 @@ PREFIX = "no.altinn.correspondence."
 
 Kind = Literal["correspondence", "attachment", "notification"]
 
-# Every event the reference lists, by its lower-case name, with what its ids name.
+# Every event the reference lists, by its lower-case name, with what its ids name (and one of ours).
 KINDS: dict[str, Kind] = {
     "attachmentinitialized": "attachment",
     "attachmentuploadprocessing": "attachment",
@@ -39,6 +39,8 @@ KINDS: dict[str, Kind] = {
     "correspondencereceiverneverconfirmed": "correspondence",
     "correspondencereceiverreserved": "correspondence",
     "correspondencereceiverneverread": "correspondence",
+    # Ours: the reference tells of a forward only by a Dialogporten activity (DESIGN decision 7).
+    "correspondenceforwarded": "correspondence",
     "notificationcreated": "notification",
     "correspondencenotificationcreationfailed": "correspondence",
     "correspondencenotificationfailed": "correspondence",

@@ -27,6 +27,7 @@ from correspondence.correspondence import errors as correspondence_errors
 from correspondence.correspondence.use_cases.access import may_act_for, resolve
 from correspondence.correspondence.use_cases.archive import archive
 from correspondence.correspondence.use_cases.confirm import confirm
+from correspondence.correspondence.use_cases.forward import forward
 from correspondence.correspondence.use_cases.mark_as_read import mark_as_read
 from correspondence.correspondence.use_cases.purge import purge
 from correspondence.correspondence.use_cases.view import get_content, get_details, get_overview
@@ -295,6 +296,30 @@ async def message(cid: str, ctx: Ctx) -> Response:
     body = await get_content(pool=pool, caller=caller, correspondence_id=correspondence_id)
     overview = await get_overview(pool=pool, caller=caller, correspondence_id=correspondence_id)
     return await pages.message(ctx, correspondence_id, body, overview)
+
+
+@router.post("/inbox/{cid}/forward")
+async def forward_message(cid: str, form: Form, ctx: Ctx) -> Response:
+    """The API's forward (the same use case and rules): an address and an optional note."""
+    caller = ctx.require(READ)
+    _check_csrf(ctx, form)
+    correspondence_id = _uuid(cid, ctx)
+    here = f"/inbox/{correspondence_id}"
+    address = str(form.get("forward_to") or "").strip()
+    try:
+        await forward(
+            pool=ctx.svc.pool,
+            caller=caller,
+            correspondence_id=correspondence_id,
+            forward_to=address,
+            forwarding_text=form.get("forwarding_text") or None,
+        )
+    except ApiError as exc:
+        if exc.status in (403, 404):
+            raise
+        return _redirect(here, Flash("error", exc.message))
+    ctx.svc.wake_worker()
+    return _redirect(here, Flash("ok", ctx.t("done_forward").format(address=address)))
 
 
 _ACTIONS: dict[str, Callable[..., Awaitable[uuid.UUID]]] = {

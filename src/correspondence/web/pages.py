@@ -397,6 +397,7 @@ async def message(ctx: Context, cid: uuid.UUID, body: str, overview: dict[str, A
         needs_confirmation=bool(row["is_confirmation_needed"]) and row["confirmed_at"] is None,
         confirmed_at=row["confirmed_at"],
         archived=overview["status"] == "Archived",
+        allow_forwarding=bool(row["allow_forwarding"]),
     )
 
 

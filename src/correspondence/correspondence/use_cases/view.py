@@ -21,7 +21,7 @@ from correspondence.kit import clock
 from correspondence.notification.use_cases.view import notification_details
 
 _PURGED = (repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN)
-_NOT_CURRENT = (repo.FETCHED, repo.ATTACHMENTS_DOWNLOADED)
+_NOT_CURRENT = (repo.FETCHED, repo.ATTACHMENTS_DOWNLOADED, repo.FORWARDED)
 _HIDDEN_FROM_SENDER = (repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN, 9)
 
 
@@ -30,8 +30,8 @@ def iso(value: datetime | None) -> str | None:
 
 
 def current_status(history: list[repo.StatusRow]) -> repo.StatusRow:
-    """The latest lifecycle status (DESIGN decision 3): Fetched and AttachmentsDownloaded never
-    replace it, and a purge is terminal."""
+    """The latest lifecycle status (DESIGN decision 3): Fetched, AttachmentsDownloaded and
+    Forwarded never replace it, and a purge is terminal."""
     purged = [s for s in history if s.status in _PURGED]
     if purged:
         return purged[0]
