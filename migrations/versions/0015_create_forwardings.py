@@ -5,14 +5,14 @@ stores it) and the address as given, and the sending of its one e-mail under the
 slice's discipline (claimed and committed before sending, settled after). A correspondence is
 forwarded to an address at most once (error 1064), unless the earlier forward finally failed.
 
-Revision ID: 0016
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 """
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
