@@ -58,6 +58,14 @@ def check_recipient(caller: Caller) -> Caller:
     raise PlainError(403, f"The token must carry the scope {scopes.READ}.")
 
 
+def check_notification_check(caller: Caller) -> Caller:
+    """Policy NotificationCheck (api.md §2.3): the reference takes Maskinporten tokens only; here any
+    trusted issuer's token with the scope (the development issuer mints it with `token --scope`)."""
+    if scopes.NOTIFICATION_CHECK in caller.scopes:
+        return caller
+    raise PlainError(403, f"The token must carry the scope {scopes.NOTIFICATION_CHECK}.")
+
+
 async def current_caller(request: Request) -> Caller:
     return await caller_from_header(_services(request), request.headers.get("authorization"))
 
@@ -74,7 +82,12 @@ async def require_recipient(caller: Annotated[Caller, Depends(current_caller)]) 
     return check_recipient(caller)
 
 
+async def require_notification_check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    return check_notification_check(caller)
+
+
 Sender = Annotated[Caller, Depends(require_sender)]
 Recipient = Annotated[Caller, Depends(require_recipient)]
 SenderOrRecipient = Annotated[Caller, Depends(require_sender_or_recipient)]
+NotificationChecker = Annotated[Caller, Depends(require_notification_check)]
 ServicesDep = Annotated[Services, Depends(services)]

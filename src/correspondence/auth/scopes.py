@@ -1,3 +1,5 @@
 WRITE = "altinn:correspondence.write"
 READ = "altinn:correspondence.read"
 SERVICE_OWNER = "altinn:serviceowner"
+# Asked by a notification service just before it sends (api.md §2.2, policy NotificationCheck).
+NOTIFICATION_CHECK = "altinn:system/notifications.condition.check"
