@@ -259,3 +259,33 @@ async def test_our_document_covers_the_official_contract(client: httpx.AsyncClie
     ours = response.json()
     gaps = contract_gaps(official_document(), ours)
     assert not gaps, "Our OpenAPI document lacks parts of the official contract:\n  " + "\n  ".join(gaps)
+
+
+# Operations the reference hides from its public document (api.md §4: served, but documented only in
+# its Development environment). Ours documents them; here with the answer shape of api.md §6.13.
+HIDDEN = {
+    ("get", "/correspondence/api/v1/correspondence/{correspondenceId}/notification/check"): (
+        "CheckNotificationResponse",
+        {"sendNotification": "boolean"},
+    ),
+    ("get", "/correspondence/api/v1/correspondence/{correspondenceId}/notification/check/main"): (
+        "CheckNotificationResponse",
+        {"sendNotification": "boolean"},
+    ),
+}
+
+
+async def test_our_document_covers_the_hidden_operations_we_serve(client: httpx.AsyncClient) -> None:
+    ours = (await client.get(SWAGGER)).json()
+    official = official_document()
+    for (method, path), (component, members) in HIDDEN.items():
+        assert path not in official["paths"], f"{path} is official now: move it to IMPLEMENTED"
+        operation = ours["paths"].get(path, {}).get(method)
+        assert operation is not None, f"{method.upper()} {path} missing from our document"
+        assert [(p["name"], p["in"], p["schema"].get("format")) for p in operation["parameters"]] == [
+            ("correspondenceId", "path", "uuid")
+        ]
+        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        assert _top_ref(schema) == component
+        properties = ours["components"]["schemas"][component]["properties"]
+        assert {name: p.get("type") for name, p in properties.items()} == members

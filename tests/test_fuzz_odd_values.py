@@ -38,6 +38,7 @@ API = "/correspondence/api/v1"
 SUBSCRIPTIONS = "/events/api/v1/subscriptions"
 READ = "altinn:correspondence.read"
 SENDER_SCOPES = "altinn:correspondence.write altinn:serviceowner"
+CONDITION_CHECK = "altinn:system/notifications.condition.check"
 PROBLEM = "application/problem+json"
 HOOK = "http://127.0.0.1:9/odd"  # nothing listens: a delivery that runs anyway fails at once
 BIG = "9" * 5000
@@ -130,6 +131,7 @@ class World:
     subscription_id: str
     person_token: str
     csrf: str  # the person's form token for the web pages
+    notifications: dict[str, str]  # a notification service asking the send condition
 
 
 @pytest.fixture(scope="module")
@@ -184,6 +186,7 @@ async def world(
         subscription_id=str(subscription.json()["id"]),
         person_token=person_token,
         csrf=csrf.group(1),
+        notifications={"Authorization": "Bearer " + dev_issuer.mint(scope=CONDITION_CHECK, org=org)},
     )
     await _leave_no_work(database_url, resource_id, org)
 
@@ -373,6 +376,8 @@ async def _call(
     )
     recipient = operation.get("x-caller") == "recipient"
     headers: dict[str, Any] = dict(w.person if recipient else w.sender)
+    if operation.get("x-caller") == "notifications":
+        headers = dict(w.notifications)
     path_values = {
         p["name"]: _path_value(p["name"], w, recipient)
         for p in operation.get("parameters", [])
@@ -449,6 +454,8 @@ RECIPIENT_ONLY = re.compile(
 for _method, _path, _operation in OPERATIONS:
     if RECIPIENT_ONLY.search(_path):
         _operation["x-caller"] = "recipient"
+    elif "/notification/check" in _path:
+        _operation["x-caller"] = "notifications"
 
 
 @pytest.mark.parametrize(

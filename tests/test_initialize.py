@@ -427,16 +427,6 @@ async def test_transmission_rules_1045_and_1051(client: httpx.AsyncClient, sende
     assert response.status_code == 400 and error_code(response) == 1051
 
 
-async def test_idempotency_key_with_several_recipients_is_1047(
-    client: httpx.AsyncClient, sender: Sender
-) -> None:
-    body = builders.initialize_body(
-        sender.resource_id, [builders.national_id(), builders.national_id()], idempotent_key=str(uuid.uuid4())
-    )
-    response = await post(client, sender, body)
-    assert response.status_code == 400 and error_code(response) == 1047
-
-
 async def _resource(db: asyncpg.Connection, owner: str, **kw: Any) -> str:
     rid = f"res-{uuid.uuid4().hex[:10]}"
     values = {

@@ -2,7 +2,9 @@
 
 The service runs as `correspondence serve` in a subprocess on 127.0.0.1 (a free port), on the test
 session's database and data directory, so tokens minted by the `dev_issuer` fixture validate. The
-schema is filtered to the operations implemented so far (tests/test_contract.py IMPLEMENTED).
+schema is filtered to the operations implemented so far (tests/test_contract.py IMPLEMENTED), plus
+the operations the reference hides from its document (HIDDEN there: the notification condition
+checks), taken from our served document.
 
 Checks, for every generated request (positive and negative data):
 * no server error (5xx), whatever the input;
@@ -67,7 +69,7 @@ from correspondence.auth.tokens import DevIssuer
 from tests import builders
 from tests import schemathesis_attachments as attachment_fuzz
 from tests.official import official_document
-from tests.test_contract import IMPLEMENTED
+from tests.test_contract import HIDDEN, IMPLEMENTED
 
 INITIALIZE = "/correspondence/api/v1/correspondence"
 COMPONENTS = "#/components/schemas/"
@@ -79,6 +81,8 @@ SEARCH, CREATE = ("get", INITIALIZE), ("post", INITIALIZE)
 OVERVIEW, DETAILS, CONTENT = ("get", ONE), ("get", ONE + "/details"), ("get", ONE + "/content")
 MARK_AS_READ, CONFIRM = ("post", ONE + "/markasread"), ("post", ONE + "/confirm")
 ARCHIVE, PURGE = ("post", ONE + "/archive"), ("delete", ONE + "/purge")
+CHECK_REMINDER = ("get", ONE + "/notification/check")
+CHECK_MAIN = ("get", ONE + "/notification/check/main")
 
 # The fuzzing sender: a fixed resource owned by a fixed organisation, registered by `live` below.
 # The hooks read these while Hypothesis draws data, so they live at module level.
@@ -104,6 +108,8 @@ STRANGER = "15038510271"  # a person with the read scope who may see nothing see
 READ_SCOPE = "altinn:correspondence.read"
 ORG_PARTY = "urn:altinn:organization:identifier-no:" + RECIPIENT_ORG
 PERSON_PARTY = "urn:altinn:person:identifier-no:" + RECIPIENT_PERSON
+NOTIFICATIONS_ORG = "991825829"  # a notification service asking the send condition
+CONDITION_CHECK = "altinn:system/notifications.condition.check"
 
 # Who calls each operation in the fuzzing phase, drawn uniformly (a repeat weighs double); the first
 # is the default, used for the coverage phase and whenever the hook did not run.
@@ -119,6 +125,8 @@ CALLERS: dict[Operation, list[str]] = {
     MARK_AS_READ: RECIPIENT_SIDE,
     CONFIRM: RECIPIENT_SIDE,
     ARCHIVE: RECIPIENT_SIDE,
+    CHECK_REMINDER: ["notifications", "notifications", "sender", "person"],
+    CHECK_MAIN: ["notifications", "notifications", "sender", "person"],
 }
 CALLERS.update(attachment_fuzz.CALLERS)
 TWO_SIDED = {SEARCH, OVERVIEW, DETAILS, PURGE}  # each side can succeed
@@ -139,9 +147,26 @@ def _response_notification_may_be_null(document: dict[str, Any]) -> dict[str, An
     return document
 
 
-_document = attachment_fuzz.nullable_expiration(_response_notification_may_be_null(official_document()))
+def _with_hidden_operations(document: dict[str, Any]) -> dict[str, Any]:
+    """The official document plus the operations the reference serves but hides from it
+    (tests/test_contract.py HIDDEN), as our served document describes them."""
+    from correspondence.app import create_app
+    from correspondence.config import Settings
+
+    ours = create_app(Settings(mode="development"), "postgresql://unused/x").openapi()
+    document = copy.deepcopy(document)
+    for method, path in HIDDEN:
+        document["paths"].setdefault(path, {})[method] = ours["paths"][path][method]
+    for component, _members in HIDDEN.values():
+        document["components"]["schemas"][component] = ours["components"]["schemas"][component]
+    return document
+
+
+_document = attachment_fuzz.nullable_expiration(
+    _with_hidden_operations(_response_notification_may_be_null(official_document()))
+)
 schema = schemathesis.openapi.from_dict(_document).include(
-    lambda ctx: (ctx.operation.method.lower(), ctx.operation.path) in IMPLEMENTED
+    lambda ctx: (ctx.operation.method.lower(), ctx.operation.path) in IMPLEMENTED | set(HIDDEN)
 )
 
 
@@ -345,6 +370,7 @@ def live(database_url: str, data_dir: Path, dev_issuer: DevIssuer) -> Iterator[L
             org="Bearer " + dev_issuer.mint(scope=READ_SCOPE, org=RECIPIENT_ORG),
             person="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=RECIPIENT_PERSON),
             stranger="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=STRANGER),
+            notifications="Bearer " + dev_issuer.mint(scope=CONDITION_CHECK, org=NOTIFICATIONS_ORG),
         )
         headers = {"Authorization": AUTHORIZATION["sender"]}
         KNOWN_IDS[:] = _seed_correspondences(base_url, headers, dev_issuer)
@@ -476,6 +502,8 @@ def _seed_recipient_pools(base_url: str) -> dict[Operation, list[str]]:
         CONFIRM: [*confirm, *foreign],
         ARCHIVE: [*archive, *foreign],
         PURGE: [*purge, *unpublished, *unpublished, *foreign],
+        CHECK_REMINDER: [*KNOWN_IDS, *view, *mark, *unpublished],
+        CHECK_MAIN: [*KNOWN_IDS, *view, *mark, *unpublished],
     }
 
 

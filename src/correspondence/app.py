@@ -55,6 +55,7 @@ from correspondence.kit.outage import (
 from correspondence.metrics.collector import Exposition
 from correspondence.metrics.endpoints import router as metrics_router
 from correspondence.notification import jobs as notification_jobs
+from correspondence.notification.endpoints import router as notification_router
 from correspondence.services import Services
 from correspondence.web.endpoints import router as web_router
 
@@ -135,6 +136,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     )
     app.include_router(correspondence_router)
     app.include_router(attachment_router)
+    app.include_router(notification_router)
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(web_router)

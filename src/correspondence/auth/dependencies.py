@@ -65,6 +65,14 @@ def check_forward_checker(caller: Caller) -> Caller:
     raise PlainError(403, f"The token must carry the scope {scopes.FORWARD_CHECK}.")
 
 
+def check_notification_check(caller: Caller) -> Caller:
+    """Policy NotificationCheck (api.md §2.3): the reference takes Maskinporten tokens only; here any
+    trusted issuer's token with the scope (the development issuer mints it with `token --scope`)."""
+    if scopes.NOTIFICATION_CHECK in caller.scopes:
+        return caller
+    raise PlainError(403, f"The token must carry the scope {scopes.NOTIFICATION_CHECK}.")
+
+
 async def current_caller(request: Request) -> Caller:
     return await caller_from_header(_services(request), request.headers.get("authorization"))
 
@@ -85,8 +93,13 @@ async def require_forward_checker(caller: Annotated[Caller, Depends(current_call
     return check_forward_checker(caller)
 
 
+async def require_notification_check(caller: Annotated[Caller, Depends(current_caller)]) -> Caller:
+    return check_notification_check(caller)
+
+
 Sender = Annotated[Caller, Depends(require_sender)]
 Recipient = Annotated[Caller, Depends(require_recipient)]
 SenderOrRecipient = Annotated[Caller, Depends(require_sender_or_recipient)]
 ForwardChecker = Annotated[Caller, Depends(require_forward_checker)]
+NotificationChecker = Annotated[Caller, Depends(require_notification_check)]
 ServicesDep = Annotated[Services, Depends(services)]

@@ -58,9 +58,8 @@ TRANSMISSION_NO_GUI_ACTIONS = ErrorSpec(
     400,
     "Correspondences with GUI actions (ReplyOptions or IsConfirmationNeeded) cannot be sent as transmissions",
 )
-IDEMPOTENT_KEY_MULTIPLE = ErrorSpec(
-    1047, 400, "Idempotency key is not supported for requests with multiple recipients"
-)
+# 1047 ("Idempotency key is not supported for requests with multiple recipients") is not used:
+# a key works for any number of recipients here (DESIGN decision 2).
 DIALOG_ID_INVALID = ErrorSpec(1048, 400, "DialogId must be a valid non-empty GUID")
 ONE_TRANSMISSION_TYPE = ErrorSpec(
     1052, 400, "Only one DialogportenTransmissionType external reference is allowed"

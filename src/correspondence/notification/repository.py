@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from correspondence.notification import statuses as st
+from correspondence.notification.condition import SendState
 
 ORDER_TASK = "notification.order"
 DELIVER_TASK = "notification.deliver"
@@ -36,15 +37,49 @@ async def enqueue_orders(
         await conn.execute(ENQUEUE_ORDERS, correspondence_ids, now)
 
 
+# What the send condition (condition.py) reads, for a correspondence `c`: whether its history ever
+# had Published (2), Read (4), PurgedByRecipient/PurgedByAltinn (7, 8) or Failed (11) (api.md §7.1).
+# The worker's order query and the condition endpoints both select exactly these columns.
+SEND_STATE = """
+  EXISTS (SELECT 1 FROM correspondence_statuses h WHERE h.correspondence_id = c.id AND h.status = 2)
+    AS ever_published,
+  EXISTS (SELECT 1 FROM correspondence_statuses h WHERE h.correspondence_id = c.id AND h.status = 4)
+    AS ever_read,
+  EXISTS (SELECT 1 FROM correspondence_statuses h WHERE h.correspondence_id = c.id AND h.status IN (7, 8))
+    AS ever_purged,
+  EXISTS (SELECT 1 FROM correspondence_statuses h WHERE h.correspondence_id = c.id AND h.status = 11)
+    AS ever_failed"""
+
+
+def send_state_of(row: asyncpg.Record) -> SendState:
+    return SendState(
+        published=row["ever_published"],
+        read=row["ever_read"],
+        purged=row["ever_purged"],
+        failed=row["ever_failed"],
+    )
+
+
+async def send_state(
+    conn: asyncpg.Connection | asyncpg.Pool, correspondence_id: uuid.UUID
+) -> SendState | None:
+    """None when there is no such correspondence."""
+    row = await conn.fetchrow(
+        f"SELECT {SEND_STATE} FROM correspondences c WHERE c.id = $1", correspondence_id
+    )
+    return send_state_of(row) if row is not None else None
+
+
 async def lock_orders(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> list[asyncpg.Record]:
     """The orders still to process, with what their texts and send condition need."""
     rows: list[asyncpg.Record] = await conn.fetch(
         f"""SELECT o.id, o.correspondence_id, o.is_reminder, o.template, o.channel, o.recipient,
-                  c.status AS correspondence_status, c.read_at, c.published, c.message_sender, c.sender,
+                  c.message_sender, c.sender,
                   c.resource_id, c.ignore_reservation, ct.language, ct.message_title,
                   ct.notification::text AS request, r.title AS resource_title,
                   (SELECT p.name FROM parties p WHERE p.party = c.sender) AS sender_name,
-                  (SELECT p.name FROM parties p WHERE p.party = c.recipient) AS recipient_name
+                  (SELECT p.name FROM parties p WHERE p.party = c.recipient) AS recipient_name,
+                  {SEND_STATE}
            FROM notification_orders o
            JOIN correspondences c ON c.id = o.correspondence_id
            JOIN correspondence_contents ct ON ct.id = c.content_id

@@ -47,10 +47,16 @@ class InitializeResult:
     created: int
 
 
-def _request_hash(request: InitializeCorrespondencesExt, resource_id: str) -> bytes:
+def _request_hash(
+    request: InitializeCorrespondencesExt, resource_id: str, uploads: list[UploadedFile] | None
+) -> bytes:
+    """The payload a key stands for; with a multipart Initialize's files (name, size, MD5), so the
+    same form with other files is another payload (409), not a replay."""
     canonical = request.model_dump(mode="json", by_alias=True)
     canonical["correspondence"]["resourceId"] = resource_id
     canonical.pop("idempotentKey", None)
+    if uploads:
+        canonical["files"] = [[u.file_name, u.size, u.md5] for u in uploads]
     return hashlib.blake2b(orjson.dumps(canonical, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
 
 
@@ -97,12 +103,10 @@ async def initialize_correspondences(
     now = clock.now()
     if corr.notification is not None:
         parse_template(corr.notification.notificationTemplate)  # an undefined number fails first
+    # Any number of recipients (DESIGN decision 2; the reference answers 1047 for more than one).
     key = request.idempotentKey
-    if key is not None and len(request.recipients) > 1:
-        raise errors.IDEMPOTENT_KEY_MULTIPLE()
-
     resource_id = strip_resource_prefix(corr.resourceId)
-    request_hash = _request_hash(request, resource_id) if key is not None else b""
+    request_hash = _request_hash(request, resource_id, uploads) if key is not None else b""
 
     resource = await resources.get(pool, resource_id)
     if resource is None:

@@ -12,20 +12,19 @@ from typing import Any
 import asyncpg
 import orjson
 
-from correspondence.correspondence import repository as corr_repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES
 from correspondence.events import outbox
 from correspondence.kit.ids import new_id
 from correspondence.kit.numbers import is_ascii_digits
 from correspondence.notification import repository as repo
 from correspondence.notification import statuses as st
+from correspondence.notification.condition import send_condition_met
 from correspondence.notification.texts import Texts, correspondence_tokens, order_texts, title_case
 from correspondence.notification.use_cases.deliver import SmsWindow, finish_orders
 
 ORG = "urn:altinn:organization:identifier-no:"
 PERSON = "urn:altinn:person:identifier-no:"
 _NAME = "$recipientName$"  # per address: we are the Notifications service too
-_NOT_SENDABLE = (corr_repo.PURGED_BY_RECIPIENT, corr_repo.PURGED_BY_ALTINN, corr_repo.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +42,8 @@ class Target:
 
 
 def condition_met(row: asyncpg.Record) -> bool:
-    """Main notifications go out even when the correspondence was read; reminders only while it
-    is unread. Neither when it was purged, failed or never published."""
-    if row["published"] is None or row["correspondence_status"] in _NOT_SENDABLE:
-        return False
-    return not (row["is_reminder"] and row["read_at"] is not None)
+    """The rule the condition endpoints answer with (condition.py), on the order's row."""
+    return send_condition_met(repo.send_state_of(row), reminder=row["is_reminder"])
 
 
 def normalise_mobile(value: str) -> str:
