@@ -449,7 +449,7 @@ SETTINGS = settings(
 )
 
 RECIPIENT_ONLY = re.compile(
-    r"/(content|markasread|confirm|archive)$|/correspondence/\{correspondenceId\}/attachment/"
+    r"/(content|markasread|confirm|archive)$|/correspondence/\{correspondenceId\}/attachments?/"
 )
 for _method, _path, _operation in OPERATIONS:
     if RECIPIENT_ONLY.search(_path):

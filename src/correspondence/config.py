@@ -127,6 +127,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(50_000_000_000, ge=1)  # POST /attachment/{id}/upload
     max_inline_file_bytes: int = Field(2_000_000_000, ge=1)  # each file of POST /correspondence/upload
     upload_idle_timeout_seconds: float = Field(120.0, gt=0)  # no data for this long → 408 (2022)
+    # GET …/attachments/downloadall (the reference's GeneralSettings.EnableDownloadAll; off → 404),
+    # and the most bytes of attachments one zip may hold (more → 400, 2023).
+    download_all_enabled: bool = True
+    download_all_max_bytes: int = Field(2_000_000_000, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
 

@@ -15,7 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.requests import ClientDisconnect
 
 from correspondence.adapters.blobs import BlobStore
-from correspondence.attachment.files import content_disposition, download_type
+from correspondence.attachment.files import content_disposition, download_type, zip_content_disposition
 from correspondence.attachment.form_schema import FORM_SCHEMA
 from correspondence.attachment.ranges import RangeNotSatisfiable
 from correspondence.attachment.schemas import (
@@ -25,6 +25,7 @@ from correspondence.attachment.schemas import (
 )
 from correspondence.attachment.streams import UploadInterrupted
 from correspondence.attachment.use_cases.download import Download, recipient_download, sender_download
+from correspondence.attachment.use_cases.download_all import recipient_download_all
 from correspondence.attachment.use_cases.initialize import initialize_attachment
 from correspondence.attachment.use_cases.initialize_with_upload import initialize_with_upload
 from correspondence.attachment.use_cases.purge import purge_attachment
@@ -231,6 +232,34 @@ async def recipient_download_endpoint(
         return _not_satisfiable(exc)
     headers = {"Content-Disposition": content_disposition(download.file_name)}
     return _stream(svc.blob_store(), download, download_type(download.file_name), headers)
+
+
+DOWNLOAD_ALL_DISABLED = "Download all attachments is not available in this environment."
+
+
+@router.get(
+    "/correspondence/{correspondenceId}/attachments/downloadall",
+    tags=["Correspondence"],
+    response_model=None,
+    responses={200: {"description": "A zip of the attachments", "content": {"application/zip": {}}}},
+)
+async def download_all_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
+    """All attachments of the correspondence in one zip (stored, streamed); recorded as one
+    AttachmentsDownloaded in its history."""
+    if not svc.settings.download_all_enabled:
+        raise PlainError(404, DOWNLOAD_ALL_DISABLED)
+    found = await recipient_download_all(
+        pool=svc.pool,
+        blobs=svc.blob_store(),
+        caller=caller,
+        correspondence_id=correspondenceId,
+        max_bytes=svc.settings.download_all_max_bytes,
+    )
+    headers = {
+        "Content-Disposition": zip_content_disposition(found.file_name),
+        "Content-Length": str(found.size),
+    }
+    return StreamingResponse(found.stream(), media_type="application/zip", headers=headers)
 
 
 @router.post(

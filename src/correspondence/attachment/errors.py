@@ -39,6 +39,10 @@ RESERVED_NAME = ErrorSpec(
     "The filename uses a Windows reserved name. Files cannot be named CON, PRN, AUX, NUL, COM1-COM9, or LPT1-LPT9 (e.g., 'CON.txt' is not allowed, but 'CONSOLE.txt' is).",
 )
 TOO_SLOW = ErrorSpec(2022, 408, "Upload request timed out due to data arriving too slowly")
+# The reference's message says 25 MB; its limit (and ours, by default) is 2,000,000,000 bytes.
+ZIP_TOO_LARGE = ErrorSpec(
+    2023, 400, "Total size of attachments exceeds the maximum allowed for zip download (25 MB)"
+)
 RESOURCE_TYPE = ErrorSpec(
     4009, 400, "Resource type is not supported. Resource must be of type CorrespondenceService."
 )

@@ -99,3 +99,55 @@ def content_disposition(file_name: str) -> str:
     fallback = "".join(c if 32 <= ord(c) < 127 else "_" for c in file_name)
     fallback = fallback.replace("\\", "\\\\").replace('"', '\\"')
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+# --- download all (api.md §3.10) ------------------------------------------------------------------
+
+_ENTRY_NAME_BYTES = 255
+_ZIP_NAME_CHARS = 100
+_ZIP_FALLBACK = "correspondence-attachments"
+_NOT_ZIP_NAME = re.compile(r"[^a-z0-9-]")
+_DASHES = re.compile(r"-{2,}")
+
+
+def _fit(stem: str, suffix: str) -> str:
+    """`stem + suffix` cut at a character boundary to at most 255 bytes of UTF-8, the suffix kept."""
+    room = _ENTRY_NAME_BYTES - len(suffix.encode())
+    return stem.encode()[: max(room, 0)].decode(errors="ignore") + suffix
+
+
+def zip_entry_names(file_names: list[str]) -> list[str]:
+    """Entry names in the zip, in order: each file name truncated to 255 bytes of UTF-8 keeping its
+    extension; a name already taken (ignoring case) becomes `name(1).ext`, `name(2).ext`, …"""
+    taken: set[str] = set()
+    names: list[str] = []
+    for file_name in file_names:
+        # Names were checked at Initialize (no separators); an entry never leaves its folder anyway.
+        safe = file_name.replace("/", "_").replace("\\", "_") or "attachment"
+        stem, ext = posixpath.splitext(safe)
+        name = _fit(stem, ext)
+        counter = 0
+        while name.casefold() in taken:
+            counter += 1
+            name = _fit(stem, f"({counter}){ext}")
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def zip_file_name(title: str | None) -> str:
+    """The zip's file name from the message title: lower case, spaces as dashes, only [a-z0-9-],
+    no repeated or outer dashes, at most 100 characters; a fallback when nothing is left, and a
+    prefix for a Windows reserved name."""
+    name = _NOT_ZIP_NAME.sub("", (title or "").lower().replace(" ", "-"))
+    name = _DASHES.sub("-", name).strip("-")[:_ZIP_NAME_CHARS].strip("-")
+    if not name:
+        name = _ZIP_FALLBACK
+    elif _RESERVED.match(name):
+        name = f"{_ZIP_FALLBACK}-{name}"
+    return name + ".zip"
+
+
+def zip_content_disposition(file_name: str) -> str:
+    """The zip's name is plain ASCII, given in both parameters as ASP.NET's File() writes them."""
+    return f"attachment; filename={file_name}; filename*=UTF-8''{file_name}"

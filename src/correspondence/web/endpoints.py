@@ -18,8 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 
-from correspondence.attachment.files import content_disposition, download_type
+from correspondence.attachment.files import content_disposition, download_type, zip_content_disposition
 from correspondence.attachment.use_cases.download import recipient_download
+from correspondence.attachment.use_cases.download_all import recipient_download_all
 from correspondence.auth import scopes
 from correspondence.auth.dependencies import ServicesDep
 from correspondence.config import is_loopback
@@ -349,6 +350,26 @@ async def message_action(cid: str, action: str, form: Form, ctx: Ctx) -> Respons
         return _redirect(here, Flash("error", exc.message))
     done = Flash("ok", ctx.t(f"done_{action}"))
     return _redirect(here if action == "confirm" else "/inbox", done)
+
+
+@router.get("/inbox/{cid}/attachments.zip")
+async def download_all(cid: str, ctx: Ctx) -> Response:
+    caller = ctx.require(READ)
+    if not ctx.svc.settings.download_all_enabled:
+        raise WebError(404, ctx.t("not_found"))
+    found = await recipient_download_all(
+        pool=ctx.svc.pool,
+        blobs=ctx.svc.blob_store(),
+        caller=caller,
+        correspondence_id=_uuid(cid, ctx),
+        max_bytes=ctx.svc.settings.download_all_max_bytes,
+    )
+    headers = {
+        "Content-Disposition": zip_content_disposition(found.file_name),
+        "Content-Length": str(found.size),
+        "Content-Security-Policy": "sandbox",
+    }
+    return StreamingResponse(found.stream(), media_type="application/zip", headers=headers)
 
 
 @router.get("/inbox/{cid}/attachments/{aid}")

@@ -373,6 +373,12 @@ def _inbox_item(row: asyncpg.Record, recipient_name: str | None) -> dict[str, An
     }
 
 
+def _offers_download_all(ctx: Context, attachments: list[dict[str, Any]]) -> bool:
+    """A zip link for two or more attachments, when all of them can be downloaded."""
+    enabled = ctx.svc.settings.download_all_enabled
+    return enabled and len(attachments) >= 2 and all(a["status"] == "Published" for a in attachments)
+
+
 async def message(ctx: Context, cid: uuid.UUID, body: str, overview: dict[str, Any]) -> Response:
     pool = ctx.svc.pool
     row = await correspondence_repo.get_correspondence(pool, cid)
@@ -392,6 +398,7 @@ async def message(ctx: Context, cid: uuid.UUID, body: str, overview: dict[str, A
         due=overview["dueDateTime"],
         status=overview["status"],
         attachments=content["attachments"],
+        download_all=_offers_download_all(ctx, content["attachments"]),
         reply_options=[o for o in overview["replyOptions"] if is_safe_url(o.get("linkURL"))],
         references=overview["externalReferences"],
         needs_confirmation=bool(row["is_confirmation_needed"]) and row["confirmed_at"] is None,
