@@ -7,7 +7,8 @@ VACUUM ANALYZE. Then starts `correspondence serve --no-worker`, mints a read tok
 with the development issuer's key in the data dir, and measures with wrk -t1 -c32 (3 s warm-up,
 15 s measured):
 
-  (a) search   GET /correspondence/api/v1/correspondence?role=Recipient&limit=100, a random recipient
+  (a) search   GET /correspondence/api/v1/correspondence?resourceId=bench-search-N&role=Recipient&limit=100,
+               a random recipient (resourceId and role are required; N is fixed per recipient)
   (b) overview GET /correspondence/api/v1/correspondence/{id}, one of that recipient's published ones
       (records a debounced Fetched status row: a write, as the service really does)
 
@@ -74,7 +75,8 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 LUA = ROOT / "bench" / "get.lua"
 PORT = 18090
 API = "/correspondence/api/v1/correspondence"
-SEARCH_PATH = f"{API}?role=Recipient&limit=100"
+SEARCH_RESOURCE = "bench-search-0"  # the resource of the plan shown and the preflight
+SEARCH_PATH = f"{API}?resourceId={{resource}}&role=Recipient&limit=100"
 READ_SCOPE = "altinn:correspondence.read"
 OWNERS = ("991825827", "910753614", "313725138")
 RESOURCES = 5
@@ -293,7 +295,13 @@ async def visible_ids(url: str, per_recipient: int) -> dict[str, list[str]]:
 
 def write_requests(tokens: dict[str, str], ids: dict[str, list[str]]) -> dict[str, Path]:
     search = OUT / "search-requests.txt"
-    search.write_text("".join(f"{SEARCH_PATH} {t}\n" for t in tokens.values()), encoding="utf-8")
+    search.write_text(
+        "".join(
+            f"{SEARCH_PATH.format(resource=f'bench-search-{n % RESOURCES}')} {t}\n"
+            for n, t in enumerate(tokens.values())
+        ),
+        encoding="utf-8",
+    )
     overview = OUT / "overview-requests.txt"
     overview.write_text(
         "".join(f"{API}/{cid} {tokens[p]}\n" for p, cids in ids.items() if p in tokens for cid in cids),
@@ -306,24 +314,34 @@ def write_requests(tokens: dict[str, str], ids: dict[str, list[str]]) -> dict[st
 
 
 class _Recorder:
-    """Stands in for the pool: records the statement the search use case sends."""
+    """Stands in for the pool: records the statement the search use case sends for the page (and
+    answers it with no rows); the registry lookups go to the database."""
 
-    def __init__(self) -> None:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
         self.calls: list[tuple[str, tuple[Any, ...]]] = []
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        if "FROM correspondences" not in sql:
+            return list(await self.conn.fetch(sql, *args))
         self.calls.append((sql, args))
         return []
 
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self.conn.fetchrow(sql, *args)
+
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        if "FROM correspondences" not in sql:
+            return await self.conn.fetchval(sql, *args)
         self.calls.append((sql, args))
         return 0
 
 
-async def search_statement(pid: str) -> tuple[str, tuple[Any, ...]]:
-    """The exact SQL and arguments src/ builds for `?role=Recipient&limit=100` by this person."""
+async def search_statement(url: str, pid: str) -> tuple[str, tuple[Any, ...]]:
+    """The exact SQL and arguments src/ builds for SEARCH_PATH (SEARCH_RESOURCE) by this person."""
     from correspondence.auth.caller import Caller
     from correspondence.correspondence.use_cases.search import SearchQuery, search_correspondences
+    from correspondence.registry.cache import ResourceCache
 
     caller = Caller(
         issuer="bench",
@@ -333,12 +351,17 @@ async def search_statement(pid: str) -> tuple[str, tuple[Any, ...]]:
         pid=pid,
         expires=time.time() + 60,
     )
-    recorder = _Recorder()
-    await search_correspondences(
-        pool=recorder,
-        caller=caller,
-        query=SearchQuery(role="Recipient", limit=100),
-    )
+    conn = await asyncpg.connect(url)
+    try:
+        recorder = _Recorder(conn)
+        await search_correspondences(
+            pool=recorder,
+            resources=ResourceCache(),
+            caller=caller,
+            query=SearchQuery(role="Recipient", resource_id=SEARCH_RESOURCE, limit=100),
+        )
+    finally:
+        await conn.close()
     return recorder.calls[0]
 
 
@@ -353,7 +376,7 @@ class Plan:
 
 
 async def explain(url: str, pid: str) -> Plan:
-    sql, args = await search_statement(pid)
+    sql, args = await search_statement(url, pid)
     conn = await asyncpg.connect(url)
     try:
         custom_rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *args)
@@ -392,17 +415,23 @@ async def preflight(base: str, url: str, tokens: dict[str, str], ids: dict[str, 
         pid = row["recipient"].removeprefix(PERSON_URN)
         visible = await conn.fetch(
             """SELECT id FROM correspondences WHERE recipient = $1 AND status = ANY($2::smallint[])
+                 AND resource_id = $3
                ORDER BY requested_publish_time DESC, id DESC""",
             PERSON_URN + pid,
             list(VISIBLE),
+            SEARCH_RESOURCE,
         )
         hidden = await conn.fetchval(
-            "SELECT count(*) FROM correspondences WHERE recipient = $1 AND status = 1", PERSON_URN + pid
+            "SELECT count(*) FROM correspondences WHERE recipient = $1 AND status = 1 AND resource_id = $2",
+            PERSON_URN + pid,
+            SEARCH_RESOURCE,
         )
     finally:
         await conn.close()
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-        r = await client.get(SEARCH_PATH, headers={"Authorization": f"Bearer {tokens[pid]}"})
+        r = await client.get(
+            SEARCH_PATH.format(resource=SEARCH_RESOURCE), headers={"Authorization": f"Bearer {tokens[pid]}"}
+        )
         if r.status_code != 200:
             raise SystemExit(f"preflight search: {r.status_code} {r.text[:2000]}")
         body = r.json()
@@ -701,8 +730,9 @@ def section(
     w(
         f"- Requests: `wrk -t1 -c{opts.connections} -d{opts.warmup}s` warm-up, then "
         f"`-d{opts.duration}s --timeout "
-        "10s --latency -s bench/get.lua`; each request is a random line of a list: (a) the same path "
-        f"`{SEARCH_PATH}` with one of {opts.recipients:,} recipients' read tokens (RS256, development "
+        "10s --latency -s bench/get.lua`; each request is a random line of a list: (a) the path "
+        f"`{SEARCH_PATH.format(resource='bench-search-N')}` (N fixed per recipient) "
+        f"with one of {opts.recipients:,} recipients' read tokens (RS256, development "
         "issuer); "
         f"(b) `{API}/{{id}}` of one of {opts.per_recipient} published correspondences of each recipient, "
         "with that recipient's token. (b) is not read-only: a recipient's overview appends a `Fetched` "

@@ -179,7 +179,9 @@ async def test_level_two_is_refused_a_level_three_resource_and_level_three_reads
             await client.post(f"{INITIALIZE}/{strict_cid}/{action}", headers=bearer(low))
         ).status_code == 403
     assert (await client.delete(f"{INITIALIZE}/{strict_cid}/purge", headers=bearer(low))).status_code == 403
-    assert (await search(client, low, role="Recipient")).json()["ids"] == [open_cid]
+    assert (await search(client, low, role="Recipient", resourceId=sender.resource_id)).json()["ids"] == [
+        open_cid
+    ]
     assert (await search(client, low, role="Recipient", resourceId=level3)).status_code == 403
     page = await signed_in(browser, low).get("/inbox")
     assert page.status_code == 200 and row_ids(page.text) == [open_cid]
@@ -187,7 +189,9 @@ async def test_level_two_is_refused_a_level_three_resource_and_level_three_reads
 
     assert (await client.get(f"{INITIALIZE}/{strict_cid}", headers=bearer(high))).status_code == 200
     assert (await client.get(f"{INITIALIZE}/{strict_cid}/content", headers=bearer(high))).status_code == 200
-    assert set((await search(client, high, role="Recipient")).json()["ids"]) == {open_cid, strict_cid}
+    assert (await search(client, high, role="Recipient", resourceId=sender.resource_id)).json()["ids"] == [
+        open_cid
+    ]
     assert (await search(client, high, role="Recipient", resourceId=level3)).json()["ids"] == [strict_cid]
     page = await signed_in(browser, high).get("/inbox")
     assert set(row_ids(page.text)) == {open_cid, strict_cid}
@@ -265,8 +269,11 @@ async def test_delegation_needs_confidential_post_for_confidential_correspondenc
     assert (await client.get(f"{INITIALIZE}/{secret}", headers=bearer(plain))).status_code == 403
     assert (await client.get(f"{INITIALIZE}/{secret}/content", headers=bearer(plain))).status_code == 403
     assert (await client.get(f"{INITIALIZE}/{ordinary}", headers=bearer(plain))).status_code == 200
-    listed = await search(client, plain, role="Recipient", onBehalfOf=f"0192:{org}")
-    assert listed.json()["ids"] == [ordinary]
+    for resource_id, expected in ((sender.resource_id, [ordinary]), (secret_resource, [])):
+        listed = await search(
+            client, plain, role="Recipient", onBehalfOf=f"0192:{org}", resourceId=resource_id
+        )
+        assert listed.json()["ids"] == expected
     signed_in(browser, plain).cookies.set("corr_party", ORG_URN + org)
     assert row_ids((await browser.get("/inbox")).text) == [ordinary]
 
@@ -274,8 +281,11 @@ async def test_delegation_needs_confidential_post_for_confidential_correspondenc
         db, person=PERSON_URN + trusted_employee, party=ORG_URN + org, confidential=True
     )
     assert (await client.get(f"{INITIALIZE}/{secret}", headers=bearer(trusted))).status_code == 200
-    listed = await search(client, trusted, role="Recipient", onBehalfOf=f"0192:{org}")
-    assert set(listed.json()["ids"]) == {secret, ordinary}
+    for resource_id, expected in ((sender.resource_id, [ordinary]), (secret_resource, [secret])):
+        listed = await search(
+            client, trusted, role="Recipient", onBehalfOf=f"0192:{org}", resourceId=resource_id
+        )
+        assert listed.json()["ids"] == expected
     signed_in(browser, trusted).cookies.set("corr_party", ORG_URN + org)
     assert set(row_ids((await browser.get("/inbox")).text)) == {secret, ordinary}
     # The organisation's own token is unchanged.
@@ -335,10 +345,13 @@ async def test_search_as_sender_needs_the_write_scope(
     [received] = await send(client, sender, [ORG_URN + sender.org])  # the owner is also its recipient
     await drain(services)
     read_only = dev_issuer.mint(scope=READ, org=sender.org)
-    assert (await search(client, read_only, role="Sender")).status_code == 403
-    both = await search(client, read_only, role="RecipientAndSender")
+    assert (await search(client, read_only, role="Sender", resourceId=sender.resource_id)).status_code == 403
+    both = await search(client, read_only, role="RecipientAndSender", resourceId=sender.resource_id)
     assert both.status_code == 200 and both.json()["ids"] == [received]
-    assert sent in (await search(client, sender.token, role="Sender")).json()["ids"]
+    assert (
+        sent
+        in (await search(client, sender.token, role="Sender", resourceId=sender.resource_id)).json()["ids"]
+    )
 
 
 async def test_search_by_idempotent_key_hides_what_the_recipient_may_not_see(
@@ -353,20 +366,32 @@ async def test_search_by_idempotent_key_hides_what_the_recipient_may_not_see(
     [cid] = await send(client, sender, [person], idempotent_key=key)  # not yet published
     recipient = dev_issuer.mint(scope=READ, pid=person)
     stranger = dev_issuer.mint(scope=READ, pid=builders.national_id())
-    assert (await search(client, recipient, role="Recipient", idempotentKey=key)).json()["ids"] == []
-    assert (await search(client, sender.token, role="Sender", idempotentKey=key)).json()["ids"] == [cid]
+    assert (
+        await search(client, recipient, role="Recipient", idempotentKey=key, resourceId=sender.resource_id)
+    ).json()["ids"] == []
+    assert (
+        await search(client, sender.token, role="Sender", idempotentKey=key, resourceId=sender.resource_id)
+    ).json()["ids"] == [cid]
     await drain(services)
-    assert (await search(client, recipient, role="Recipient", idempotentKey=key)).json()["ids"] == [cid]
-    assert (await search(client, stranger, role="Recipient", idempotentKey=key)).json()["ids"] == []
+    assert (
+        await search(client, recipient, role="Recipient", idempotentKey=key, resourceId=sender.resource_id)
+    ).json()["ids"] == [cid]
+    assert (
+        await search(client, stranger, role="Recipient", idempotentKey=key, resourceId=sender.resource_id)
+    ).json()["ids"] == []
     strict_key = str(uuid.uuid4())
     level3 = await add_resource(db, sender.org, min_auth_level=3)
     [strict] = await send(client, sender, [person], resource_id=level3, idempotent_key=strict_key)
     await drain(services)
     low = dev_issuer.mint(scope=READ, pid=person, auth_level=2)
-    assert (await search(client, low, role="Recipient", idempotentKey=strict_key)).json()["ids"] == []
-    assert (await search(client, recipient, role="Recipient", idempotentKey=strict_key)).json()["ids"] == [
-        strict
-    ]
+    assert (
+        await search(client, low, role="Recipient", idempotentKey=strict_key, resourceId=sender.resource_id)
+    ).json()["ids"] == []
+    assert (
+        await search(
+            client, recipient, role="Recipient", idempotentKey=strict_key, resourceId=sender.resource_id
+        )
+    ).json()["ids"] == [strict]
 
 
 # --- event subscriptions as owner --------------------------------------------------------------------

@@ -96,8 +96,9 @@ async def test_initialize_returns_the_id_of_an_initialized_attachment(
         "sender": f"urn:altinn:organization:identifier-no:{sender.org}",
         "fileName": "Vedtak 2026.PDF",
         "name": "Vedtaket",
+        "displayName": "Vedtaket",
         "isEncrypted": False,  # as the reference writes it (api.md §6.9)
-        "checksum": None,
+        "checksum": "",  # not given, not uploaded yet (api.md §3.14)
         "sendersReference": body["sendersReference"],
         "dataType": "application/pdf",
         "status": "Initialized",

@@ -108,6 +108,7 @@ async def test_a_published_attachment_is_reused_by_a_correspondence(
         "id": attachment_id,
         "fileName": "vedtak.pdf",
         "name": "Vedtaket",
+        "displayName": "Vedtaket",
         "isEncrypted": False,
         "checksum": md5(PDF),
         "sendersReference": listed["sendersReference"],

@@ -372,7 +372,9 @@ async def _call(
     odd: list[tuple[Slot, Any]],
 ) -> httpx.Response:
     params: dict[str, str] = (
-        {"resourceId": w.resource_id} if path == f"{API}/correspondence" and method == "GET" else {}
+        {"resourceId": w.resource_id, "role": "RecipientAndSender"}
+        if path == f"{API}/correspondence" and method == "GET"
+        else {}
     )
     recipient = operation.get("x-caller") == "recipient"
     headers: dict[str, Any] = dict(w.person if recipient else w.sender)

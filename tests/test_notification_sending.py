@@ -452,12 +452,18 @@ async def test_custom_recipients_are_notified_besides_the_recipient(
             {"organizationNumber": other_org},
         ],
     )
-    await initialize(client, sender, [f"0192:{org}"], note)
+    [item] = await initialize(client, sender, [f"0192:{org}"], note)
     await drain(svc)
     for mail in (org_mail, other_mail, direct_mail):
         assert len(smtp.messages(mail)) == 1, mail
     [sms] = gateway.to(direct_mobile)
     assert sms["body"].startswith("Hei.")
+    # Details list every address per channel, newest first, the newest also as `email`/`sms` (§6.7).
+    status = order(await details(client, sender, item["correspondenceId"]))["notificationStatusDetails"]
+    emails = {e["recipient"]["emailAddress"] for e in status["emails"]}
+    assert emails == {org_mail, other_mail, direct_mail} and status["email"] == status["emails"][0]
+    assert [s["recipient"]["mobileNumber"] for s in status["smses"]] == [direct_mobile]
+    assert status["sms"] == status["smses"][0]
 
 
 async def test_overriding_contact_information_notifies_only_the_custom_recipients(

@@ -242,7 +242,9 @@ async def test_archive_files_it_away_and_keeps_it_searchable(
     ).status_code == 200
     assert (await overview(client, cid, people.person_token)).json()["status"] == "Archived"
     found = await client.get(
-        INITIALIZE, params={"role": "Recipient", "status": "Archived"}, headers=bearer(people.person_token)
+        INITIALIZE,
+        params={"resourceId": sender.resource_id, "role": "Recipient", "status": "Archived"},
+        headers=bearer(people.person_token),
     )
     assert found.json()["ids"] == [cid]
 
@@ -294,7 +296,7 @@ async def test_every_endpoint_refuses_a_foreign_id(
     assert other_sender
     stranger_search = await client.get(
         INITIALIZE,
-        params={"role": "Recipient", "onBehalfOf": people.person},
+        params={"resourceId": sender.resource_id, "role": "Recipient", "onBehalfOf": people.person},
         headers=bearer(people.stranger_token),
     )
     assert stranger_search.status_code == 403
@@ -334,7 +336,7 @@ async def test_search_pages_newest_first_with_totals(
     for offset in (0, 3, 6):
         page = await client.get(
             INITIALIZE,
-            params={"role": "Recipient", "offset": offset, "limit": 3},
+            params={"resourceId": sender.resource_id, "role": "Recipient", "offset": offset, "limit": 3},
             headers=bearer(people.person_token),
         )
         assert page.status_code == 200, page.text
@@ -345,7 +347,7 @@ async def test_search_pages_newest_first_with_totals(
     assert hidden[0] not in seen  # not yet published
     beyond = await client.get(
         INITIALIZE,
-        params={"role": "Recipient", "offset": 50, "limit": 3},
+        params={"resourceId": sender.resource_id, "role": "Recipient", "offset": 50, "limit": 3},
         headers=bearer(people.person_token),
     )
     assert beyond.json()["ids"] == [] and beyond.json()["pagination"]["totalItems"] == 7
@@ -364,6 +366,7 @@ async def test_search_filters(
     window = await client.get(
         INITIALIZE,
         params={
+            "resourceId": sender.resource_id,
             "role": "Recipient",
             "from": (t0 + timedelta(days=1)).isoformat(),
             "to": datetime.now(UTC).isoformat(),
@@ -381,7 +384,11 @@ async def test_search_filters(
     assert other.json()["ids"] == []
     await overview(client, old[0], people.person_token)
     await client.post(f"{INITIALIZE}/{old[0]}/markasread", headers=headers)
-    read = await client.get(INITIALIZE, params={"role": "Recipient", "status": "Read"}, headers=headers)
+    read = await client.get(
+        INITIALIZE,
+        params={"resourceId": sender.resource_id, "role": "Recipient", "status": "Read"},
+        headers=headers,
+    )
     assert read.json()["ids"] == old
 
 
@@ -396,7 +403,11 @@ async def test_search_as_sender_and_for_an_organisation(
     for token in (people.org_token, people.employee_token):
         found = await client.get(
             INITIALIZE,
-            params={"role": "Recipient", "onBehalfOf": f"0192:{people.org}"},
+            params={
+                "resourceId": sender.resource_id,
+                "role": "Recipient",
+                "onBehalfOf": f"0192:{people.org}",
+            },
             headers=bearer(token),
         )
         assert found.status_code == 200 and found.json()["ids"] == []  # not published yet
@@ -404,7 +415,7 @@ async def test_search_as_sender_and_for_an_organisation(
     await drain(services)
     found = await client.get(
         INITIALIZE,
-        params={"role": "Recipient", "onBehalfOf": f"0192:{people.org}"},
+        params={"resourceId": sender.resource_id, "role": "Recipient", "onBehalfOf": f"0192:{people.org}"},
         headers=bearer(people.employee_token),
     )
     assert found.json()["ids"] == ids
@@ -422,7 +433,9 @@ async def test_search_errors(
     client: httpx.AsyncClient, people: People, params: dict[str, Any], status: int, code: int
 ) -> None:
     response = await client.get(
-        INITIALIZE, params={"role": "Recipient", **params}, headers=bearer(people.person_token)
+        INITIALIZE,
+        params={"resourceId": "any", "role": "Recipient", **params},
+        headers=bearer(people.person_token),
     )
     assert response.status_code == status and response.json()["errorCode"] == code
 
@@ -432,7 +445,9 @@ async def test_search_rejects_malformed_on_behalf_of(
     client: httpx.AsyncClient, people: People, value: str
 ) -> None:
     response = await client.get(
-        INITIALIZE, params={"role": "Recipient", "onBehalfOf": value}, headers=bearer(people.person_token)
+        INITIALIZE,
+        params={"resourceId": "any", "role": "Recipient", "onBehalfOf": value},
+        headers=bearer(people.person_token),
     )
     assert response.status_code == 400 and response.json()["code"] == "STD-00000"
 
@@ -444,7 +459,9 @@ async def test_search_by_idempotent_key(client: httpx.AsyncClient, sender: Sende
         "correspondenceId"
     ]
     found = await client.get(
-        INITIALIZE, params={"role": "Sender", "idempotentKey": key}, headers=sender.headers
+        INITIALIZE,
+        params={"resourceId": sender.resource_id, "role": "Sender", "idempotentKey": key},
+        headers=sender.headers,
     )
     assert found.json()["ids"] == [cid]
 

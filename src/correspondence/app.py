@@ -190,7 +190,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             loc = [p for p in err.get("loc", ()) if p not in ("path", "query", "body", "header")]
             key = ".".join(str(p) for p in loc) or "$"
             value = err.get("input")
-            message = f"The value '{value}' is not valid." if isinstance(value, str) else str(err.get("msg"))
+            if err.get("type") == "missing":
+                message = f"The {key} field is required."
+            elif isinstance(value, str):
+                message = f"The value '{value}' is not valid."
+            else:
+                message = str(err.get("msg"))
             problem.errors.append(FieldError(key, message))
         return validation_response(problem, trace_id_var.get())
 

@@ -1,11 +1,17 @@
 """The form of POST /correspondence/upload, as the official document names its fields (.NET model
 binding: dotted C# property names, any case; `[i]` indexes or repeated names for lists; api.md §3.2).
-Each file is a part named `attachments` whose filename equals its entry's `fileName`."""
+Each file is a part named `attachments` whose filename equals its entry's `fileName`. A field name
+may carry the prefix `request.` (the reference's parameter name), as its load test sends them."""
 
 from typing import Any
 
 FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
+    "description": (
+        "Field names match in any case and may be prefixed `request.` (the bound parameter's name, "
+        "as in `request.Correspondence.ResourceId`, `request.Recipients[0]`); files are parts named "
+        "`attachments`."
+    ),
     "required": [
         "Correspondence.ResourceId",
         "Correspondence.SendersReference",

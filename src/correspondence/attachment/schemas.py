@@ -1,7 +1,7 @@
 """Wire models of the attachment slice, named and shaped as the official OpenAPI document.
 
-Responses are written as dicts with exactly the official members (the official schemas forbid
-additional properties); the `_Out` models below document them."""
+Responses are written as dicts with the official members plus those the service has today
+(api.md §6.9–6.11: `displayName`); the `_Out` models below document them."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ class InitializeAttachmentExt(WireModel):
             raise PydanticCustomError("custom", "Invalid Resource identifier format")
         return value
 
+    def nul_checked_elsewhere(self) -> frozenset[str]:
+        # The file name (`name` stands in for a missing one) is checked by the naming rules: 2012.
+        return frozenset({"fileName" if self.fileName is not None else "name"})
+
     @property
     def file_name(self) -> str | None:
         return self.fileName if self.fileName is not None else self.name
@@ -70,8 +74,11 @@ class AttachmentOverviewExt(_Out):
     sender: str
     fileName: str | None
     name: str = Field(description="The display name, or the file name when none was given.")
+    displayName: str | None = Field(
+        description="The display name given; null when none was (details: the file name then)."
+    )
     isEncrypted: bool
-    checksum: str | None
+    checksum: str | None = Field(description='The MD5 (lower-case hex); "" until known.')
     sendersReference: str
     dataType: str
     status: AttachmentStatusExt

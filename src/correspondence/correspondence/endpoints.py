@@ -218,7 +218,8 @@ def _documented_as(schema: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
 async def search(
     caller: SenderOrRecipient,
     svc: ServicesDep,
-    resourceId: str | None = None,
+    resourceId: str,
+    role: Annotated[str, Query(json_schema_extra=_documented_as(_ref("CorrespondencesRoleType")))],
     offset: Annotated[str | None, Query(json_schema_extra=_documented_as(_INT32))] = None,
     limit: Annotated[str | None, Query(json_schema_extra=_documented_as(_INT32))] = None,
     from_: Annotated[str | None, Query(alias="from", json_schema_extra=_documented_as(_DATE_TIME))] = None,
@@ -226,14 +227,12 @@ async def search(
     status: Annotated[
         str | None, Query(json_schema_extra=_documented_as(_ref("CorrespondenceStatusExt")))
     ] = None,
-    role: Annotated[
-        str | None, Query(json_schema_extra=_documented_as(_ref("CorrespondencesRoleType")))
-    ] = None,
     onBehalfOf: str | None = None,
     sendersReference: str | None = None,
     idempotentKey: Annotated[str | None, Query(json_schema_extra=_documented_as(_UUID))] = None,
 ) -> Response:
-    """Find correspondences, newest first, one page at a time."""
+    """Find correspondences of one resource, newest first, one page at a time. `status`: those that
+    have had that status (api.md §9)."""
     given = {
         "resourceId": resourceId,
         "offset": offset,
@@ -249,16 +248,25 @@ async def search(
     return await _search(svc, caller, {k: v for k, v in given.items() if v is not None})
 
 
+def _required(params: Mapping[str, str]) -> tuple[str, str]:
+    """resourceId and role, which must be given (api.md §3.3), as the reference's binding says."""
+    resource_id, role = params.get("resourceId") or "", params.get("role") or ""
+    missing = [name for name, value in (("resourceId", resource_id), ("role", role)) if not value.strip()]
+    if missing:
+        raise ValidationProblem([FieldError(name, f"The {name} field is required.") for name in missing])
+    return resource_id, role
+
+
 def _search_query(params: Mapping[str, str]) -> SearchQuery:
     """The search parameters as given in the query string (absent ones missing from `params`)."""
-    parsed_role = _enum_param("role", params.get("role"), _ROLE)
+    resource_id, role = _required(params)
+    parsed_role = _enum_param("role", role, _ROLE)
     parsed_status = _enum_param("status", params.get("status"), _STATUS)
-    resource_id = params.get("resourceId")
     senders_reference = params.get("sendersReference")
     idempotent_key = params.get("idempotentKey")
     return SearchQuery(
-        role=parsed_role.name if parsed_role else "RecipientAndSender",
-        resource_id=strip_resource_prefix(_text_param("resourceId", resource_id)) if resource_id else None,
+        role=parsed_role.name,
+        resource_id=strip_resource_prefix(_text_param("resourceId", resource_id)),
         from_time=_time_param("from", params.get("from")),
         to_time=_time_param("to", params.get("to")),
         status=STATUS_NAMES.index(parsed_status.name) if parsed_status else None,

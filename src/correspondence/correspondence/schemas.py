@@ -100,6 +100,16 @@ class InitializedNotificationStatusExt(StrEnum):
     Failure = "Failure"
 
 
+class SystemLabelExt(StrEnum):
+    """Dialogporten's system label, as details writes it (api.md §6.7, §7.8)."""
+
+    Default = "Default"
+    Bin = "Bin"
+    Archive = "Archive"
+    MarkedAsUnopened = "MarkedAsUnopened"
+    Sent = "Sent"
+
+
 class CorrespondencesRoleType(StrEnum):
     Recipient = "Recipient"
     Sender = "Sender"
@@ -238,6 +248,10 @@ class InitializeCorrespondenceAttachmentExt(WireModel):
     )
     expirationInDays: int | None = Field(None, alias="expirationInDays")
     expirationTime: UtcDateTime | None = Field(None, alias="expirationTime")
+
+    def nul_checked_elsewhere(self) -> frozenset[str]:
+        # The file name (`name` stands in for a missing one) is checked by the naming rules: 2012.
+        return frozenset({"fileName" if self.fileName is not None else "name"})
 
 
 def _language(value: str | None) -> str | None:
@@ -439,12 +453,14 @@ class InitializeCorrespondencesResponseExt(_Out):
 
 
 class CorrespondenceAttachmentExt(_Out):
-    """An item of `content.attachments`: exactly the official members (`name` is the display name,
-    falling back to the file name); `expirationTime` is null for an attachment that does not expire."""
+    """An item of `content.attachments`: the official members (`name` is the display name, falling
+    back to the file name) and today's `displayName` (api.md §6.11); `expirationTime` is null for
+    an attachment that does not expire."""
 
     id: uuid.UUID
     fileName: str | None
     name: str
+    displayName: str | None
     isEncrypted: bool
     checksum: str | None
     sendersReference: str
@@ -495,8 +511,13 @@ class NotificationDetailsExt(_Out):
 
 
 class NotificationStatusDetailsExt(_Out):
+    """`email`/`sms`: the most recently updated address per channel; `emails`/`smses`: every
+    address of the channel, newest first (api.md §6.7)."""
+
     email: NotificationDetailsExt | None = None
     sms: NotificationDetailsExt | None = None
+    emails: list[NotificationDetailsExt] | None = None
+    smses: list[NotificationDetailsExt] | None = None
 
 
 class NotificationExt(_Out):
@@ -526,6 +547,7 @@ class _CorrespondenceOut(_Out):
     allowSystemDeleteAfter: datetime | None
     dueDateTime: datetime | None
     published: datetime | None
+    read: datetime | None = Field(description="When it was first read; null until then.")
     status: CorrespondenceStatusExt
     statusText: str | None
     statusChanged: datetime
@@ -535,6 +557,9 @@ class _CorrespondenceOut(_Out):
     notification: None
     ignoreReservation: bool | None
     isConfirmationNeeded: bool
+    isConfidential: bool
+    allowForwarding: bool
+    altinn2CorrespondenceId: int | None = Field(description="Always null: no Altinn 2 here.")
 
 
 class CorrespondenceOverviewExt(_CorrespondenceOut):
@@ -544,6 +569,7 @@ class CorrespondenceOverviewExt(_CorrespondenceOut):
 class CorrespondenceDetailsExt(_CorrespondenceOut):
     notifications: list[NotificationExt] | None
     statusHistory: list[CorrespondenceStatusEventExt] | None
+    systemLabel: SystemLabelExt
 
 
 class CheckAllowForwardingExt(_Out):

@@ -1,7 +1,8 @@
 """Form fields with .NET model-binding names → the nested dict a JSON body would have
 (api.md §3.2): `correspondence.content.attachments[0].fileName`, `recipients[0]` or repeated
 `recipients`, `correspondence.propertyList[key]` or `correspondence.propertyList.key`. Names match
-case-insensitively (the wire models take any case); dictionary keys keep theirs."""
+case-insensitively (the wire models take any case); dictionary keys keep theirs. A name may carry
+the bound parameter's name as a prefix, as .NET binding allows (`request.Recipients[0]`)."""
 
 from __future__ import annotations
 
@@ -58,14 +59,29 @@ def _segments(key: str, dicts: frozenset[str]) -> list[tuple[str | int, bool]] |
     return out
 
 
+def without_prefix(key: str, prefix: str) -> str:
+    """`key` without a leading `prefix.` (any case), e.g. request.Correspondence.ResourceId."""
+    n = len(prefix)
+    if len(key) > n + 1 and key[n] == "." and key[:n].lower() == prefix:
+        return key[n + 1 :]
+    return key
+
+
 def bind(
-    fields: list[tuple[str, str]], *, lists: frozenset[str] = frozenset(), dicts: frozenset[str] = frozenset()
+    fields: list[tuple[str, str]],
+    *,
+    lists: frozenset[str] = frozenset(),
+    dicts: frozenset[str] = frozenset(),
+    prefix: str | None = None,
 ) -> dict[str, Any]:
     """`lists`: dotted lower-case paths of lists of scalars (repeated names collect into them);
-    `dicts`: paths of string maps (their keys keep their case). An empty value is null, as .NET
+    `dicts`: paths of string maps (their keys keep their case); `prefix`: the lower-case name of
+    the bound parameter, which names may start with (`request.`). An empty value is null, as .NET
     binds it, except inside a list."""
     root = _Node()
     for key, value in fields:
+        if prefix is not None:
+            key = without_prefix(key, prefix)
         segments = _segments(key, dicts)
         if not segments or len(segments) > _MAX_DEPTH:
             continue  # no model is that deep: not a name the request could mean

@@ -55,6 +55,11 @@ class WireModel(BaseModel):
         }
         cls._exact_aliases = frozenset(cls._ci_aliases.values())
 
+    def nul_checked_elsewhere(self) -> frozenset[str]:
+        """Fields whose U+0000 the use case answers itself, with the reference's own error (a file
+        name's forbidden characters are 2012, api.md §8.2), so the generic NUL check skips them."""
+        return frozenset()
+
     @model_validator(mode="before")
     @classmethod
     def _case_insensitive(cls, data: Any) -> Any:
@@ -100,7 +105,10 @@ def nul_problems(model: BaseModel, root: tuple[str | int, ...] = ()) -> list[Fie
     insert. Checked after validation, and only when the raw input can contain one, so the common
     path pays nothing."""
     found: list[FieldError] = []
+    skip = model.nul_checked_elsewhere() if isinstance(model, WireModel) else frozenset()
     for name, field in type(model).model_fields.items():
+        if name in skip:
+            continue
         _walk(getattr(model, name), (*root, field.alias or name), found)
     return found
 

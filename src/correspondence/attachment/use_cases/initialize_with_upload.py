@@ -47,6 +47,7 @@ from correspondence.registry.cache import ResourceCache
 log = logging.getLogger("correspondence.attachment")
 
 FILE_FIELD = "attachments"
+PARAMETER = "request"  # the reference's name of the bound model: `request.Recipients[0]` is a name too
 _LISTS = frozenset({"recipients", "existingattachments"})
 _DICTS = frozenset({"correspondence.propertylist"})
 _QUEUE_DEPTH = 16  # network chunks waiting for the store, per file
@@ -169,7 +170,8 @@ async def initialize_with_upload(
         except FieldsTooLarge:
             raise PlainError(413, f"The form fields are larger than {max_field_bytes} bytes.") from None
         try:
-            request = InitializeCorrespondencesExt.model_validate(bind(fields, lists=_LISTS, dicts=_DICTS))
+            bound = bind(fields, lists=_LISTS, dicts=_DICTS, prefix=PARAMETER)
+            request = InitializeCorrespondencesExt.model_validate(bound)
         except ValidationError as exc:
             raise to_validation_problem(exc) from None
         reject_nul(request)

@@ -38,17 +38,24 @@ def _name(row: asyncpg.Record) -> str:
     return str(row["display_name"] or row["file_name"])
 
 
+def _checksum(row: asyncpg.Record) -> str:
+    """The MD5 given or computed; "" until the bytes are uploaded when none was given (api.md §3.14)."""
+    return str(row["checksum"] or "")
+
+
 def overview(row: asyncpg.Record, correspondence_ids: list[uuid.UUID]) -> dict[str, Any]:
-    """AttachmentOverviewExt with exactly the official members (api.md §6.9; isEncrypted is
-    always false there, as the reference writes it)."""
+    """AttachmentOverviewExt (api.md §6.9): the official members plus today's `displayName` (null
+    when none was given; `name` is the display name falling back to the file name); isEncrypted is
+    always false there, as the reference writes it."""
     return {
         "attachmentId": str(row["id"]),
         "resourceId": row["resource_id"],
         "sender": row["sender"],
         "fileName": row["file_name"],
         "name": _name(row),
+        "displayName": row["display_name"],
         "isEncrypted": False,
-        "checksum": row["checksum"],
+        "checksum": _checksum(row),
         "sendersReference": row["senders_reference"],
         "dataType": data_type(row["file_name"]),
         "status": repo.STATUS_NAMES[row["status"]],
@@ -66,7 +73,7 @@ async def get_overview(*, pool: asyncpg.Pool, caller: Caller, attachment_id: uui
 async def get_details(*, pool: asyncpg.Pool, caller: Caller, attachment_id: uuid.UUID) -> dict[str, Any]:
     row = await load_for_sender(pool, caller, attachment_id)
     body = overview(row, await repo.correspondence_ids(pool, attachment_id))
-    body["checksum"] = row["checksum"] or ""
+    body["displayName"] = _name(row)  # details fall back to the file name (api.md §6.10)
     body["statusHistory"] = [
         {
             "status": repo.STATUS_NAMES[h["status"]],
@@ -82,14 +89,16 @@ async def correspondence_attachments(
     conn: asyncpg.Connection | asyncpg.Pool, correspondence_id: uuid.UUID
 ) -> list[dict[str, Any]]:
     """`content.attachments` of a correspondence (api.md §6.11), in the order it named them.
-    `expirationTime` is the link's own expiry; null when the attachment does not expire."""
+        `expirationTime` is the link's own expiry; null when the attachment does not expire. Besides
+    the official members, today's `displayName` (null when none was given)."""
     return [
         {
             "id": str(row["id"]),
             "fileName": row["file_name"],
             "name": _name(row),
+            "displayName": row["display_name"],
             "isEncrypted": row["is_encrypted"],
-            "checksum": row["checksum"],
+            "checksum": _checksum(row),
             "sendersReference": row["senders_reference"],
             "dataType": data_type(row["file_name"]),
             "dataLocationType": _DATA_LOCATIONS[row["data_location_type"]],

@@ -1,5 +1,7 @@
 """Search (api.md §3.3, §9), with real paging (DESIGN decision 5): a stable newest-first order
 (requestedPublishTime, then id), `offset`/`limit` honoured, and the total in `pagination`.
+`resourceId` and `role` are required; `status` finds those that have had that status at some time
+(a Published filter finds read and confirmed ones too), not those whose current status it is.
 
 The recipient half lists only what the caller could open (use_cases/access.py): published, the
 resource's minimum authentication level met, confidential correspondence only with a delegation
@@ -31,12 +33,14 @@ from correspondence.registry.cache import ResourceCache
 MAX_LIMIT = 1000
 # Hidden from a recipient's lists: not yet published, failed, or purged.
 HIDDEN_FROM_RECIPIENT = (0, 1, 11, 7, 8)
+# A recipient asking for these finds nothing (api.md §9): what it may see has moved past them, or failed.
+NEVER_LISTED_FOR_RECIPIENT = (0, 1, 11)
 
 
 @dataclass(frozen=True)
 class SearchQuery:
     role: str  # Recipient | Sender | RecipientAndSender
-    resource_id: str | None = None
+    resource_id: str
     from_time: datetime | None = None
     to_time: datetime | None = None
     status: int | None = None
@@ -99,7 +103,7 @@ async def _plan(
     as_sender = (any_role or query.role != "Recipient") and owner is not None
     as_sender = as_sender and is_owner_acting_as_sender(caller, owner or "")
     as_recipient = (any_role or query.role != "Sender") and reads_as_recipient(caller)
-    if as_recipient and query.resource_id is not None:
+    if as_recipient:
         resource = await resources.get(pool, query.resource_id)
         if resource is not None and resource.min_auth_level > caller.auth_level:
             # Named, and the caller's level is too low to read it as recipient (api.md §2.4).
@@ -124,17 +128,22 @@ async def _run(
         # Short-circuit (api.md §9): no other filter, but the same access rules.
         filters += f" AND idempotent_key = {arg(query.idempotent_key)}"
     else:
-        if query.resource_id is not None:
-            filters += f" AND resource_id = {arg(query.resource_id)}"
+        filters += f" AND resource_id = {arg(query.resource_id)}"
         if query.from_time is not None:
             filters += f" AND requested_publish_time > {arg(query.from_time)}"
         if query.to_time is not None:
             filters += f" AND requested_publish_time < {arg(query.to_time)}"
         if query.status is not None:
-            filters += f" AND status = {arg(query.status)}"
+            # Has had that status, not the current one (api.md §9): one index probe per row
+            # (correspondence_statuses_by_correspondence is on (correspondence_id, status)).
+            filters += (
+                " AND EXISTS (SELECT 1 FROM correspondence_statuses s"
+                f" WHERE s.correspondence_id = correspondences.id AND s.status = {arg(query.status)})"
+            )
         if query.senders_reference is not None:
             filters += f" AND senders_reference = {arg(query.senders_reference)}"
-    if plan.as_recipient:
+    listed = query.idempotent_key is not None or query.status not in NEVER_LISTED_FOR_RECIPIENT
+    if plan.as_recipient and listed:
         hidden = ", ".join(str(s) for s in HIDDEN_FROM_RECIPIENT)
         recipient = f"recipient = {arg(party)} AND status NOT IN ({hidden}){filters}"
         if restricted:

@@ -86,6 +86,7 @@ async def _common(
         "allowSystemDeleteAfter": None,
         "dueDateTime": iso(row["due_date_time"]),
         "published": iso(row["published"]),
+        "read": iso(row["read_at"]),
         "status": STATUS_NAMES[current.status],
         "statusText": current.status_text,
         "statusChanged": iso(current.status_changed),
@@ -95,6 +96,9 @@ async def _common(
         "notification": None,
         "ignoreReservation": bool(row["ignore_reservation"]),
         "isConfirmationNeeded": row["is_confirmation_needed"],
+        "isConfidential": row["is_confidential"],
+        "allowForwarding": row["allow_forwarding"],
+        "altinn2CorrespondenceId": None,  # no Altinn 2 here (DESIGN decision 7)
     }
 
 
@@ -166,7 +170,17 @@ async def get_details(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: 
         for s in history
         if s.status not in hidden
     ]
+    body["systemLabel"] = system_label(history, access.role)
     return body
+
+
+def system_label(history: list[repo.StatusRow], role: str) -> str:
+    """The reference reads Dialogporten's label for the end user (api.md §6.7). Without Dialogporten
+    the one label a recipient sets here is Archive, by archiving; the sender, whose history leaves
+    out Archived, always sees Default."""
+    if role == "recipient" and any(s.status == repo.ARCHIVED for s in history):
+        return "Archive"
+    return "Default"
 
 
 async def get_content(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.UUID) -> str:

@@ -1,6 +1,6 @@
 """Notification orders in a correspondence's details, shaped as the official document's
 `NotificationExt` (api.md §6.7): the order's processing status and, per channel, the most recently
-updated address with its send status."""
+updated address with its send status and all addresses with theirs."""
 
 from __future__ import annotations
 
@@ -47,28 +47,35 @@ def _delivery(d: asyncpg.Record) -> dict[str, Any]:
 
 
 def _status_details(order: asyncpg.Record, deliveries: list[asyncpg.Record]) -> dict[str, Any]:
-    details: dict[str, Any] = {}
-    if deliveries:  # newest first: the first of each channel is the one to show
+    """Per channel the most recently updated address (`email`, `sms`) and all of them, newest
+    first (`emails`, `smses`); null and empty when the channel has none."""
+    emails: list[dict[str, Any]] = []
+    smses: list[dict[str, Any]] = []
+    if deliveries:  # newest first
         for d in deliveries:
-            key = "email" if d["channel"] == st.EMAIL else "sms"
-            details.setdefault(key, _delivery(d))
-        return details
-    if order["processing_status"] != st.REGISTERED:
-        return details
-    who = _registered_recipient(order)
-    waiting = {"description": "Awaiting sending", "lastUpdate": _iso(order["created"])}
-    for key, address, status in (
-        ("email", order["email_address"], st.EMAIL_NEW),
-        ("sms", order["mobile_number"], st.SMS_NEW),
-    ):
-        if address:
-            details[key] = {
-                "id": str(order["id"]),
-                "succeeded": False,
-                "recipient": who,
-                "sendStatus": {"status": status, **waiting},
-            }
-    return details
+            (emails if d["channel"] == st.EMAIL else smses).append(_delivery(d))
+    elif order["processing_status"] == st.REGISTERED:
+        who = _registered_recipient(order)
+        waiting = {"description": "Awaiting sending", "lastUpdate": _iso(order["created"])}
+        for found, address, status in (
+            (emails, order["email_address"], st.EMAIL_NEW),
+            (smses, order["mobile_number"], st.SMS_NEW),
+        ):
+            if address:
+                found.append(
+                    {
+                        "id": str(order["id"]),
+                        "succeeded": False,
+                        "recipient": who,
+                        "sendStatus": {"status": status, **waiting},
+                    }
+                )
+    return {
+        "email": emails[0] if emails else None,
+        "sms": smses[0] if smses else None,
+        "emails": emails,
+        "smses": smses,
+    }
 
 
 async def notification_details(
