@@ -37,7 +37,7 @@ class Credentials:
         """The configured static keys, else the AWS_* variables; None when neither is there (an
         instance role: obstore can use it, this client cannot)."""
         if access_key_id and secret_access_key:
-            return cls(access_key_id, secret_access_key, os.environ.get("AWS_SESSION_TOKEN") or None)
+            return cls(access_key_id, secret_access_key)
         key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
         if key and secret:
             return cls(key, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
