@@ -6,17 +6,24 @@ renames it into place only when the whole stream has been written and synced; th
 multipart upload, which S3 commits (makes visible) only on completion and which is aborted when
 the stream fails. Either way a stream that raises — the client went away, the checksum is wrong,
 the storage failed — leaves no object behind, and the exception reaches the caller unchanged.
+
+A process killed mid-write cannot clean up: it leaves a temporary file, or an incomplete multipart
+upload (stored parts no object shows). `sweep_incomplete` removes those of writers long silent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+log = logging.getLogger("correspondence.blobs")
 
 READ_CHUNK = 1024 * 1024
 _WRITE_BATCH = 1024 * 1024
@@ -24,6 +31,11 @@ _MAX_IOV = 512  # well under IOV_MAX (1024 on Linux)
 # Start writing to disk as we go (16 MiB at a time), so the final fsync has little left to do: the
 # kernel would otherwise hold a whole file in the page cache until then.
 _FLUSH_EVERY = 16 * 1024 * 1024
+# A file store writer touches its temporary file this often, bytes arriving or not, so the
+# sweeper (which takes files untouched for 10 minutes) never takes a live writer's file.
+TOUCH_SECONDS = 60.0
+
+InUse = Callable[[list[str]], Awaitable[set[str]]]
 
 
 class BlobError(Exception):
@@ -53,6 +65,14 @@ class BlobStore(Protocol):
 
     async def delete(self, key: str) -> None:
         """Remove the object; removing a missing object is not an error."""
+        ...
+
+    async def sweep_incomplete(self, *, older_than: datetime, under: str, in_use: InUse) -> int:
+        """Remove what writers killed mid-write left behind outside any object (a temporary
+        file, an incomplete multipart upload) for keys starting with `under`, when it was last
+        written (file) or begun (multipart upload) before `older_than` and `in_use(keys)` does
+        not name its key as still being written. Several sweepers may run at once. Returns how
+        many were removed."""
         ...
 
 
@@ -104,6 +124,7 @@ class FileBlobStore:
         flushed = 0
         pending: asyncio.Future[None] | None = None
         committed = False
+        toucher = asyncio.create_task(_touch_every(temp, TOUCH_SECONDS))
         try:
             # Double buffering: the next block is received while the previous one is written.
             # Exceptions of the stream itself pass through unchanged; only our file I/O is wrapped.
@@ -122,6 +143,7 @@ class FileBlobStore:
             committed = True
             return size
         finally:
+            toucher.cancel()
             if pending is not None:
                 # Never leave a write running against a closed descriptor.
                 with contextlib.suppress(BaseException):
@@ -187,6 +209,46 @@ class FileBlobStore:
         except OSError as exc:
             raise BlobError(f"deleting {key} failed: {exc}") from exc
 
+    async def sweep_incomplete(self, *, older_than: datetime, under: str, in_use: InUse) -> int:
+        """Temporary files under `.incoming` untouched since `older_than` (a live writer touches
+        its file every TOUCH_SECONDS). They carry no key, so `under` and `in_use` do not apply."""
+        return await asyncio.get_running_loop().run_in_executor(
+            None, _delete_untouched, self.incoming, older_than.timestamp()
+        )
+
+
+def _delete_untouched(directory: Path, before: float) -> int:
+    deleted = 0
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise BlobError(f"listing {directory} failed: {exc}") from exc
+    for entry in entries:
+        if not entry.name.endswith(".part"):
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_mtime >= before:
+                continue
+            os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # its writer finished, or another sweeper took it
+        except OSError as exc:
+            raise BlobError(f"deleting {entry.path} failed: {exc}") from exc
+        deleted += 1
+    if deleted:
+        log.info("deleted %s temporary files of writers killed mid-upload", deleted)
+    return deleted
+
+
+async def _touch_every(path: Path, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        await asyncio.sleep(seconds)
+        with contextlib.suppress(OSError):
+            await loop.run_in_executor(None, os.utime, path)
+
 
 async def _io(future: asyncio.Future[None], key: str) -> None:
     try:
@@ -247,6 +309,9 @@ class S3BlobStore:
             **config,
         )
         self._prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self._bucket, self._endpoint, self._region = bucket, endpoint, region
+        self._keys = (access_key_id, secret_access_key)
+        self._told_no_credentials = False
 
     def _key(self, key: str) -> str:
         return self._prefix + key
@@ -273,6 +338,8 @@ class S3BlobStore:
                 max_concurrency=self.PARTS_IN_FLIGHT,
             )
         except (NotFoundError, FileNotFoundError) as exc:
+            if "NoSuchUpload" in str(exc):  # the sweeper aborted it, taking its writer for dead
+                raise BlobError(f"writing {key} failed, its upload was aborted: {exc}") from exc
             raise BlobLocationError(f"the bucket is not there: {exc}") from exc
         except BaseError as exc:
             raise BlobError(f"writing {key} failed: {exc}") from exc
@@ -320,3 +387,34 @@ class S3BlobStore:
             return
         except BaseError as exc:
             raise BlobError(f"deleting {key} failed: {exc}") from exc
+
+    async def sweep_incomplete(self, *, older_than: datetime, under: str, in_use: InUse) -> int:
+        """Abort the incomplete multipart uploads begun before `older_than` whose key has no live
+        writer. Needs keys (configured, or AWS_* variables): without them the bucket's lifecycle
+        rule (AbortIncompleteMultipartUpload) is left to do it."""
+        from correspondence.adapters.s3_uploads import Credentials, MultipartUploads, S3RequestError
+
+        credentials = Credentials.find(*self._keys)
+        if credentials is None:
+            if not self._told_no_credentials:
+                self._told_no_credentials = True
+                log.warning(
+                    "no S3 keys (configured or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY): incomplete"
+                    " multipart uploads of killed writers are left to the bucket's lifecycle rule"
+                )
+            return 0
+        uploads = MultipartUploads(
+            self._bucket, endpoint=self._endpoint, region=self._region, credentials=credentials
+        )
+        try:
+            found = [u for u in await uploads.find(self._key(under)) if u.initiated < older_than]
+            if not found:
+                return 0
+            live = await in_use(sorted({u.key[len(self._prefix) :] for u in found}))
+            dead = [u for u in found if u.key[len(self._prefix) :] not in live]
+            aborted = await uploads.abort(dead)
+        except S3RequestError as exc:
+            raise BlobError(f"sweeping incomplete uploads failed: {exc}") from exc
+        if aborted:
+            log.info("aborted %s incomplete multipart uploads of writers killed mid-upload", aborted)
+        return aborted

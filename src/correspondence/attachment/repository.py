@@ -432,6 +432,14 @@ async def clear_pending(conn: Conn, keys: list[str]) -> int:
     return len(rows)
 
 
+async def pending_among(conn: Conn, keys: list[str]) -> set[str]:
+    """Those of `keys` still recorded as pending (their writer alive, or not swept yet)."""
+    if not keys:
+        return set()
+    rows = await conn.fetch("SELECT key FROM pending_blobs WHERE key = ANY($1::text[])", keys)
+    return {r["key"] for r in rows}
+
+
 async def stale_pending(conn: asyncpg.Connection, before: datetime, limit: int) -> list[str]:
     """Pending blobs whose writer has been silent since `before`; locked, skipping those another
     sweeper or a committing writer holds."""

@@ -3,7 +3,13 @@ Initialize) are recorded as pending first, in their own small transaction; the r
 in the transaction that commits the rows. A writer keeps its records alive while it works; one
 silent for SILENT_AFTER died (its process was killed, its server crashed) and the sweeper deletes
 its bytes. A writer whose records the sweeper took has lost: clearing them finds fewer than it
-wrote, and it must not commit rows referring to those bytes."""
+wrote, and it must not commit rows referring to those bytes.
+
+A writer killed mid-write also leaves what never became an object: a temporary file of the file
+store, an incomplete S3 multipart upload. The sweeper removes those too (`sweep_incomplete`): a
+temporary file untouched for SILENT_AFTER (a live writer touches it every minute), a multipart
+upload begun more than SILENT_AFTER ago whose key is no longer pending — its writer died and its
+record was swept, or its writer lost. Never by age alone: a 50 GB upload may take hours."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import asyncpg
 
 from correspondence.adapters.blobs import BlobError, BlobStore
 from correspondence.attachment import repository as repo
+from correspondence.attachment import tasks
 from correspondence.kit import clock
 
 log = logging.getLogger("correspondence.attachment")
@@ -62,9 +69,26 @@ async def forget_pending(pool: asyncpg.Pool, blobs: BlobStore, keys: list[str]) 
 
 
 async def sweep_pending_blobs(pool: asyncpg.Pool, blobs: BlobStore, *, now: datetime) -> int:
-    """Delete the bytes of writers silent since `now - SILENT_AFTER`, and their records; returns
-    how many. The records stay locked until the bytes are gone, so a writer committing meanwhile
-    waits and then finds it lost; a failed delete rolls back and is retried next round."""
+    """Delete the bytes of writers silent since `now - SILENT_AFTER` and their records, then what
+    such writers left outside any object; returns how many."""
+    swept = await _sweep_records(pool, blobs, now=now)
+
+    async def in_use(keys: list[str]) -> set[str]:
+        async with pool.acquire() as conn:
+            return await repo.pending_among(conn, keys)
+
+    try:
+        swept += await blobs.sweep_incomplete(
+            older_than=now - SILENT_AFTER, under=tasks.BLOB_PREFIX, in_use=in_use
+        )
+    except BlobError as exc:
+        log.warning("could not sweep incomplete uploads (retried next round): %s", exc)
+    return swept
+
+
+async def _sweep_records(pool: asyncpg.Pool, blobs: BlobStore, *, now: datetime) -> int:
+    """The records stay locked until the bytes are gone, so a writer committing meanwhile waits
+    and then finds it lost; a failed delete rolls back and is retried next round."""
     swept = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
