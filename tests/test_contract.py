@@ -63,7 +63,7 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(value)
 
 
-def _operation_roots(operation: dict[str, Any]) -> list[Any]:
+def operation_roots(operation: dict[str, Any]) -> list[Any]:
     """Schemas of the parameters, the request body and the 200 response, for every media type."""
     roots = [parameter.get("schema") for parameter in operation.get("parameters", [])]
     roots += [media.get("schema") for media in operation.get("requestBody", {}).get("content", {}).values()]
@@ -198,7 +198,7 @@ def contract_gaps(official: dict[str, Any], ours: dict[str, Any]) -> list[str]:
 
     wanted: set[str] = set()
     for method, path in IMPLEMENTED:
-        wanted |= reachable(official, _operation_roots(official["paths"][path][method]))
+        wanted |= reachable(official, operation_roots(official["paths"][path][method]))
     for name in sorted(wanted):
         official_schema = official_components[name]
         our_schema = ours_components.get(name)
