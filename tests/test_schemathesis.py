@@ -115,7 +115,7 @@ ORG_PARTY = "urn:altinn:organization:identifier-no:" + RECIPIENT_ORG
 PERSON_PARTY = "urn:altinn:person:identifier-no:" + RECIPIENT_PERSON
 NOTIFICATIONS_ORG = "991825829"  # a notification service asking the send condition
 CONDITION_CHECK = "altinn:system/notifications.condition.check"
-FORWARD_CHECK_SCOPE = "altinn:correspondence.forward.check"  # the platform asking (any organisation)
+FORWARD_CHECK_SCOPE = "altinn:correspondence.forward.check"  # the caller "platform" (any organisation)
 
 # Who calls each operation in the fuzzing phase, drawn uniformly (a repeat weighs double); the first
 # is the default, used for the coverage phase and whenever the hook did not run.
@@ -134,7 +134,7 @@ CALLERS: dict[Operation, list[str]] = {
     CHECK_REMINDER: ["notifications", "notifications", "sender", "person"],
     CHECK_MAIN: ["notifications", "notifications", "sender", "person"],
     FORWARD: RECIPIENT_SIDE,
-    FORWARD_CHECK: ["forward-check", "forward-check", "sender", "person"],
+    FORWARD_CHECK: ["platform", "platform", "sender", "person"],
 }
 CALLERS.update(attachment_fuzz.CALLERS)
 TWO_SIDED = {SEARCH, OVERVIEW, DETAILS, PURGE}  # each side can succeed
@@ -406,9 +406,7 @@ def live(database_url: str, data_dir: Path, dev_issuer: DevIssuer) -> Iterator[L
             person="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=RECIPIENT_PERSON),
             stranger="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=STRANGER),
             notifications="Bearer " + dev_issuer.mint(scope=CONDITION_CHECK, org=NOTIFICATIONS_ORG),
-            **{
-                "forward-check": "Bearer " + dev_issuer.mint(scope=FORWARD_CHECK_SCOPE, org=NOTIFICATIONS_ORG)
-            },
+            platform="Bearer " + dev_issuer.mint(scope=FORWARD_CHECK_SCOPE, org=NOTIFICATIONS_ORG),
         )
         headers = {"Authorization": AUTHORIZATION["sender"]}
         KNOWN_IDS[:] = _seed_correspondences(base_url, headers, dev_issuer)
