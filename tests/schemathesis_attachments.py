@@ -4,13 +4,15 @@ that send part of the fuzzing cases onto the deep paths, the rest as generated).
 * ids: the attachment operations draw about half their `attachmentId`s from pools seeded before the
   run — attachments never uploaded (for the upload, which succeeds once each), published ones (for
   overview, details and the sender's download), others for the purge, and (correspondence,
-  attachment) pairs published to the recipients for the recipient's download;
+  attachment) pairs published to the recipients for the recipient's download; download all draws
+  about half its `correspondenceId`s from correspondences published to the recipients with two
+  attachments, or with the shared one;
 * bodies: the official document gives the upload no request body, so every upload case gets a small
   octet-stream body; attachment and multipart Initialize bodies are aimed like the JSON Initialize's
   (our resource, valid recipients, then a content that passes; files are left out, as schemathesis
   names each file part after its field, without an extension the file-name rules accept);
 * callers: the sender for the attachment operations; the recipients (and others) for the
-  recipient's download.
+  recipient's download and download all.
 
 `expirationTime` of the attachments listed in a correspondence is a non-nullable date-time in the
 official document, but the reference writes `null` for an attachment that does not expire (api.md
@@ -43,6 +45,7 @@ RECIPIENT_DOWNLOAD: Operation = (
     f"{API}/correspondence/{{correspondenceId}}/attachment/{{attachmentId}}/download",
 )
 MULTIPART: Operation = ("post", f"{API}/correspondence/upload")
+DOWNLOAD_ALL: Operation = ("get", f"{API}/correspondence/{{correspondenceId}}/attachments/downloadall")
 
 # Who calls, as in test_schemathesis.CALLERS (the first is the default).
 CALLERS: dict[Operation, list[str]] = {
@@ -54,10 +57,11 @@ CALLERS: dict[Operation, list[str]] = {
     SENDER_DOWNLOAD: ["sender"],
     MULTIPART: ["sender"],
     RECIPIENT_DOWNLOAD: ["person", "person", "org", "stranger", "sender"],
+    DOWNLOAD_ALL: ["person", "person", "org", "stranger", "sender"],
 }
 
 UPLOAD_BODY = b"%PDF-1.7\nfuzzed upload\n"
-POOLS: dict[Operation, list[str]] = {}  # attachment ids per operation, filled by `seed`
+POOLS: dict[Operation, list[str]] = {}  # attachment ids (download all: correspondence ids), by `seed`
 PAIRS: list[tuple[str, str]] = []  # (correspondence, attachment) for the recipient's download
 GOOD_FORM = {
     "Correspondence.SendersReference": "fuzz",
@@ -148,6 +152,11 @@ def register(schema: Any, *, resource_id: str, recipients: list[str]) -> None:
     @schema.hook
     def flatmap_path_parameters(context: schemathesis.HookContext, path_parameters: Any) -> Any:
         operation = _operation(context)
+        if operation == DOWNLOAD_ALL and POOLS.get(DOWNLOAD_ALL) and isinstance(path_parameters, dict):
+            zipped = st.sampled_from(POOLS[DOWNLOAD_ALL])
+            return st.one_of(
+                st.just(path_parameters), zipped.map(lambda c: {**path_parameters, "correspondenceId": c})
+            )
         if not isinstance(path_parameters, dict) or "attachmentId" not in path_parameters:
             return st.just(path_parameters)
         if operation == RECIPIENT_DOWNLOAD and PAIRS:
@@ -204,13 +213,14 @@ def seed(
         purgeable = [attachment(True) for _ in range(3)] + fresh[:2]
         shared = attachment(True, displayName="Vedlegg")
         downloads = correspondences([shared], recipients)
+        zipped = correspondences([attachment(True), attachment(True, fileName="vedlegg.pdf")], recipients)
         later = builders.future(5)
         unpublished = correspondences([attachment(True)], recipients[:1], requestedPublishTime=later)
         unpublished += correspondences(
             [attachment(True, expirationInDays=30)], recipients[:1], requestedPublishTime=later
         )
         deadline = time.monotonic() + 60
-        pending = set(downloads)
+        pending = set(downloads + zipped)
         while pending and time.monotonic() < deadline:  # the server's worker publishes them
             pending = {
                 c for c in pending if client.get(f"{API}/correspondence/{c}").json()["status"] != "Published"
@@ -225,6 +235,7 @@ def seed(
             DETAILS: [*published, shared],
             SENDER_DOWNLOAD: [*published, shared],
             PURGE: [*purgeable, shared],
+            DOWNLOAD_ALL: [*zipped, *zipped, *downloads],
         }
     )
     PAIRS[:] = [(cid, shared) for cid in downloads]

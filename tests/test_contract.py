@@ -7,11 +7,17 @@ response schemas are followed through their `$ref`s; every component reached mus
 document under the same name, with at least the official property names and, for enums, at least
 the official values.
 Our document may say more (newer members, extra enum values); it may not say less.
+
+Operations the official document lacks are checked against api.md instead: HIDDEN (served, but hidden
+from the reference's public document) and NEWER (in api.md §3, newer than the official v1.0.0). Ours
+documents both, and tests/test_schemathesis.py fuzzes them from our document.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -20,6 +26,7 @@ from tests.official import current_document, official_document
 
 SWAGGER = "/correspondence/api/v1/swagger/v1/swagger.json"
 COMPONENTS = "#/components/schemas/"
+Operation = tuple[str, str]  # (method, path)
 
 # Every official operation implemented so far, as (method, path). Add an entry when an endpoint lands:
 # this test then checks its schemas, and tests/test_schemathesis.py starts fuzzing it.
@@ -57,7 +64,7 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(value)
 
 
-def _operation_roots(operation: dict[str, Any]) -> list[Any]:
+def operation_roots(operation: dict[str, Any]) -> list[Any]:
     """Schemas of the parameters, the request body and the 200 response, for every media type."""
     roots = [parameter.get("schema") for parameter in operation.get("parameters", [])]
     roots += [media.get("schema") for media in operation.get("requestBody", {}).get("content", {}).values()]
@@ -192,7 +199,7 @@ def contract_gaps(official: dict[str, Any], ours: dict[str, Any]) -> list[str]:
 
     wanted: set[str] = set()
     for method, path in IMPLEMENTED:
-        wanted |= reachable(official, _operation_roots(official["paths"][path][method]))
+        wanted |= reachable(official, operation_roots(official["paths"][path][method]))
     for name in sorted(wanted):
         official_schema = official_components[name]
         our_schema = ours_components.get(name)
@@ -262,31 +269,141 @@ async def test_our_document_covers_the_official_contract(client: httpx.AsyncClie
     assert not gaps, "Our OpenAPI document lacks parts of the official contract:\n  " + "\n  ".join(gaps)
 
 
+ONE = "/correspondence/api/v1/correspondence/{correspondenceId}"
+
 # Operations the reference hides from its public document (api.md §4: served, but documented only in
 # its Development environment). Ours documents them; here with the answer shape of api.md §6.13.
 HIDDEN = {
-    ("get", "/correspondence/api/v1/correspondence/{correspondenceId}/notification/check"): (
-        "CheckNotificationResponse",
-        {"sendNotification": "boolean"},
-    ),
-    ("get", "/correspondence/api/v1/correspondence/{correspondenceId}/notification/check/main"): (
-        "CheckNotificationResponse",
-        {"sendNotification": "boolean"},
-    ),
+    ("get", ONE + "/notification/check"): ("CheckNotificationResponse", {"sendNotification": "boolean"}),
+    ("get", ONE + "/notification/check/main"): ("CheckNotificationResponse", {"sendNotification": "boolean"}),
+    ("get", ONE + "/forward/check"): ("CheckAllowForwardingExt", {"allowForwarding": "boolean"}),
 }
 
 
-async def test_our_document_covers_the_hidden_operations_we_serve(client: httpx.AsyncClient) -> None:
+@dataclass(frozen=True)
+class Newer:
+    """How our document describes an operation api.md §3 has and the official JSON (v1.0.0) lacks."""
+
+    media: str  # the 200 answer's only media type
+    answer: dict[str, Any]  # its schema
+    body: str | None = None  # the JSON request body's component
+    members: dict[str, str] = field(default_factory=dict)  # the body's members and their JSON types
+    required: frozenset[str] = frozenset()
+
+
+NEWER = {
+    ("post", ONE + "/forward"): Newer(  # api.md §3.11: the forward's id as a JSON string
+        media="application/json",
+        answer={"type": "string", "format": "uuid"},
+        body="ForwardCorrespondenceRequestExt",
+        members={"forwardTo": "string", "forwardingText": "string"},
+        required=frozenset({"forwardTo"}),
+    ),
+    ("get", ONE + "/attachments/downloadall"): Newer(  # api.md §3.10: a zip
+        media="application/zip",
+        answer={"type": "string", "format": "binary"},
+    ),
+}
+# What tests/test_schemathesis.py takes from our document on top of the official one.
+EXTRA_OPERATIONS: set[Operation] = set(HIDDEN) | set(NEWER)
+
+
+def _only_the_correspondence_id(label: str, operation: dict[str, Any]) -> list[str]:
+    parameters = [(p["name"], p["in"], p["schema"].get("format")) for p in operation.get("parameters", [])]
+    if parameters != [("correspondenceId", "path", "uuid")]:
+        return [f"{label}: parameters are {parameters}, not the path's correspondenceId (uuid)"]
+    return []
+
+
+def _member_types(document: dict[str, Any], component: str) -> dict[str, str]:
+    """Each member's JSON type, a nullable one's without `null` (`string | null` is `string`)."""
+    properties = _properties(document, document.get("components", {}).get("schemas", {}).get(component, {}))
+    return {name: "|".join(sorted(_types(p) - {"null"})) for name, p in properties.items()}
+
+
+def extra_operation_gaps(official: dict[str, Any], ours: dict[str, Any]) -> list[str]:
+    """What our document lacks of the HIDDEN and NEWER operations as described above."""
+    gaps: list[str] = []
+    for method, path in sorted(EXTRA_OPERATIONS):
+        label = f"{method.upper()} {path}"
+        if path in official["paths"]:
+            gaps.append(f"{label} is official now: move it to IMPLEMENTED")
+        operation = ours.get("paths", {}).get(path, {}).get(method)
+        if operation is None:
+            gaps.append(f"{label}: operation missing from our document")
+            continue
+        gaps += _only_the_correspondence_id(label, operation)
+        answers = operation.get("responses", {}).get("200", {}).get("content", {})
+        if (method, path) in HIDDEN:
+            component, members = HIDDEN[method, path]
+            expected_media, expected_answer = "application/json", {"$ref": COMPONENTS + component}
+            if _member_types(ours, component) != members:
+                gaps.append(
+                    f"{label}: {component} members are {_member_types(ours, component)}, not {members}"
+                )
+        else:
+            newer = NEWER[method, path]
+            expected_media, expected_answer = newer.media, newer.answer
+            gaps += _request_body_gaps(label, ours, operation, newer)
+        if set(answers) != {expected_media}:
+            gaps.append(f"{label}: the 200 answers {sorted(answers)}, not only {expected_media}")
+        elif answers[expected_media].get("schema") != expected_answer:
+            gaps.append(
+                f"{label}: the 200 schema is {answers[expected_media].get('schema')}, not {expected_answer}"
+            )
+    return gaps
+
+
+def _request_body_gaps(
+    label: str, ours: dict[str, Any], operation: dict[str, Any], newer: Newer
+) -> list[str]:
+    body = operation.get("requestBody")
+    if newer.body is None:
+        return [f"{label}: documents a request body"] if body is not None else []
+    if body is None or not body.get("required"):
+        return [f"{label}: no required request body documented"]
+    content = body.get("content", {})
+    if (
+        set(content) != {"application/json"}
+        or _top_ref(content["application/json"].get("schema")) != newer.body
+    ):
+        return [f"{label}: the request body is not application/json {newer.body}"]
+    gaps: list[str] = []
+    if _member_types(ours, newer.body) != newer.members:
+        gaps.append(
+            f"{label}: {newer.body} members are {_member_types(ours, newer.body)}, not {newer.members}"
+        )
+    required = set(ours["components"]["schemas"][newer.body].get("required", []))
+    if required != newer.required:
+        gaps.append(f"{label}: {newer.body} requires {sorted(required)}, not {sorted(newer.required)}")
+    return gaps
+
+
+async def test_our_document_covers_the_operations_beyond_the_official_one(client: httpx.AsyncClient) -> None:
     ours = (await client.get(SWAGGER)).json()
+    gaps = extra_operation_gaps(official_document(), ours)
+    assert not gaps, "Our OpenAPI document lacks operations beyond the official one:\n  " + "\n  ".join(gaps)
+
+
+def test_an_operation_missing_from_our_document_is_a_gap() -> None:
     official = official_document()
-    for (method, path), (component, members) in HIDDEN.items():
-        assert path not in official["paths"], f"{path} is official now: move it to IMPLEMENTED"
-        operation = ours["paths"].get(path, {}).get(method)
-        assert operation is not None, f"{method.upper()} {path} missing from our document"
-        assert [(p["name"], p["in"], p["schema"].get("format")) for p in operation["parameters"]] == [
-            ("correspondenceId", "path", "uuid")
-        ]
-        schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
-        assert _top_ref(schema) == component
-        properties = ours["components"]["schemas"][component]["properties"]
-        assert {name: p.get("type") for name, p in properties.items()} == members
+    ours = copy.deepcopy(official)
+    gaps = extra_operation_gaps(official, ours)
+    for method, path in EXTRA_OPERATIONS:
+        assert f"{method.upper()} {path}: operation missing from our document" in gaps
+
+
+async def test_a_wrongly_described_extra_operation_is_a_gap(client: httpx.AsyncClient) -> None:
+    ours = (await client.get(SWAGGER)).json()
+    download_all = ours["paths"][ONE + "/attachments/downloadall"]["get"]
+    download_all["responses"]["200"]["content"]["application/json"] = {"schema": {}}
+    del ours["components"]["schemas"]["ForwardCorrespondenceRequestExt"]["properties"]["forwardingText"]
+    ours["paths"][ONE + "/forward/check"]["get"]["parameters"][0]["schema"].pop("format")
+    assert extra_operation_gaps(official_document(), ours) == [
+        f"GET {ONE}/attachments/downloadall: the 200 answers ['application/json', 'application/zip'], "
+        "not only application/zip",
+        f"GET {ONE}/forward/check: parameters are [('correspondenceId', 'path', None)], "
+        "not the path's correspondenceId (uuid)",
+        f"POST {ONE}/forward: ForwardCorrespondenceRequestExt members are {{'forwardTo': 'string'}}, "
+        "not {'forwardTo': 'string', 'forwardingText': 'string'}",
+    ]

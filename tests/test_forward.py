@@ -425,7 +425,9 @@ async def test_forward_check_answers_allow_forwarding_for_the_check_scope(
     assert missing.status_code == 404 and error_code(missing) == 1001
     assert (await client.get(f"{url(allowed)}/check", headers=sender.headers)).status_code == 403
     document = (await client.get("/correspondence/api/v1/swagger/v1/swagger.json")).json()
-    assert "/correspondence/api/v1/correspondence/{correspondenceId}/forward/check" not in document["paths"]
+    check = document["paths"]["/correspondence/api/v1/correspondence/{correspondenceId}/forward/check"]["get"]
+    answer = check["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/CheckAllowForwardingExt"}  # hidden in the reference's
     operation = document["paths"]["/correspondence/api/v1/correspondence/{correspondenceId}/forward"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/ForwardCorrespondenceRequestExt"}

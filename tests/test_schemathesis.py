@@ -3,8 +3,9 @@
 The service runs as `correspondence serve` in a subprocess on 127.0.0.1 (a free port), on the test
 session's database and data directory, so tokens minted by the `dev_issuer` fixture validate. The
 schema is filtered to the operations implemented so far (tests/test_contract.py IMPLEMENTED), plus
-the operations the reference hides from its document (HIDDEN there: the notification condition
-checks), taken from our served document.
+the operations the official document lacks, taken from our served document: those the reference
+hides from its document (HIDDEN there: the notification condition checks and the forward check) and
+those newer than it (NEWER there: forward and download all).
 
 Checks, for every generated request (positive and negative data):
 * no server error (5xx), whatever the input;
@@ -21,8 +22,10 @@ by each operation's default caller):
   are also made plausible enough to pass validation (see `_aim`), the rest kept as generated;
 * `flatmap_path_parameters`: about half the cases use ids of correspondences created before the
   run, from a pool per operation (see `_seed_recipient_pools`): published for the recipients,
-  fetched already where mark-as-read and confirm need it, a few needing confirmation, a few not
-  yet published for the sender's purge;
+  fetched already where mark-as-read and confirm need it, read and forwardable for the forward, a
+  few needing confirmation, a few not yet published for the sender's purge;
+* forward bodies mostly name a fresh e-mail address (each address can be forwarded to once), many
+  also a plain forwarding text;
 * `flatmap_query`: most searches name the sender's resource, a party the caller may act for (or
   none) and a small page, the rest kept as generated;
 * the attachment operations are steered the same way by tests/schemathesis_attachments.py.
@@ -45,6 +48,7 @@ loads, and nothing else; our responses keep writing the null.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import socket
 import subprocess
@@ -70,11 +74,11 @@ from correspondence.auth.tokens import DevIssuer
 from tests import builders
 from tests import schemathesis_attachments as attachment_fuzz
 from tests.official import current_document
-from tests.test_contract import HIDDEN, IMPLEMENTED
+from tests.test_contract import EXTRA_OPERATIONS, IMPLEMENTED, operation_roots, reachable
 
 INITIALIZE = "/correspondence/api/v1/correspondence"
 COMPONENTS = "#/components/schemas/"
-MAX_EXAMPLES = 200  # per operation, fuzzing phase (whole module: about 60 s on 2 cores)
+MAX_EXAMPLES = 200  # per operation, fuzzing phase (whole module: about 90 s on 2 cores)
 
 Operation = tuple[str, str]  # (method, path) as in IMPLEMENTED
 ONE = INITIALIZE + "/{correspondenceId}"
@@ -84,6 +88,7 @@ MARK_AS_READ, CONFIRM = ("post", ONE + "/markasread"), ("post", ONE + "/confirm"
 ARCHIVE, PURGE = ("post", ONE + "/archive"), ("delete", ONE + "/purge")
 CHECK_REMINDER = ("get", ONE + "/notification/check")
 CHECK_MAIN = ("get", ONE + "/notification/check/main")
+FORWARD, FORWARD_CHECK = ("post", ONE + "/forward"), ("get", ONE + "/forward/check")
 
 # The fuzzing sender: a fixed resource owned by a fixed organisation, registered by `live` below.
 # The hooks read these while Hypothesis draws data, so they live at module level.
@@ -111,6 +116,7 @@ ORG_PARTY = "urn:altinn:organization:identifier-no:" + RECIPIENT_ORG
 PERSON_PARTY = "urn:altinn:person:identifier-no:" + RECIPIENT_PERSON
 NOTIFICATIONS_ORG = "991825829"  # a notification service asking the send condition
 CONDITION_CHECK = "altinn:system/notifications.condition.check"
+FORWARD_CHECK_SCOPE = "altinn:correspondence.forward.check"  # the caller "platform" (any organisation)
 
 # Who calls each operation in the fuzzing phase, drawn uniformly (a repeat weighs double); the first
 # is the default, used for the coverage phase and whenever the hook did not run.
@@ -128,6 +134,8 @@ CALLERS: dict[Operation, list[str]] = {
     ARCHIVE: RECIPIENT_SIDE,
     CHECK_REMINDER: ["notifications", "notifications", "sender", "person"],
     CHECK_MAIN: ["notifications", "notifications", "sender", "person"],
+    FORWARD: RECIPIENT_SIDE,
+    FORWARD_CHECK: ["platform", "platform", "sender", "person"],
 }
 CALLERS.update(attachment_fuzz.CALLERS)
 TWO_SIDED = {SEARCH, OVERVIEW, DETAILS, PURGE}  # each side can succeed
@@ -148,26 +156,30 @@ def _response_notification_may_be_null(document: dict[str, Any]) -> dict[str, An
     return document
 
 
-def _with_hidden_operations(document: dict[str, Any]) -> dict[str, Any]:
-    """The official document plus the operations the reference serves but hides from it
-    (tests/test_contract.py HIDDEN), as our served document describes them."""
+def _with_our_extra_operations(document: dict[str, Any]) -> dict[str, Any]:
+    """The official document plus the operations it lacks (tests/test_contract.py HIDDEN and NEWER),
+    as our served document describes them, with the components they use that it lacks."""
     from correspondence.app import create_app
     from correspondence.config import Settings
 
     ours = create_app(Settings(mode="development"), "postgresql://unused/x").openapi()
     document = copy.deepcopy(document)
-    for method, path in HIDDEN:
-        document["paths"].setdefault(path, {})[method] = ours["paths"][path][method]
-    for component, _members in HIDDEN.values():
-        document["components"]["schemas"][component] = ours["components"]["schemas"][component]
+    roots: list[Any] = []
+    for method, path in EXTRA_OPERATIONS:
+        operation = ours["paths"][path][method]
+        document["paths"].setdefault(path, {})[method] = operation
+        roots += operation_roots(operation)
+    components = document["components"]["schemas"]
+    for name in reachable(ours, roots):
+        components.setdefault(name, ours["components"]["schemas"][name])
     return document
 
 
 _document = attachment_fuzz.nullable_expiration(
-    _with_hidden_operations(_response_notification_may_be_null(current_document()))
+    _with_our_extra_operations(_response_notification_may_be_null(current_document()))
 )
 schema = schemathesis.openapi.from_dict(_document).include(
-    lambda ctx: (ctx.operation.method.lower(), ctx.operation.path) in IMPLEMENTED | set(HIDDEN)
+    lambda ctx: (ctx.operation.method.lower(), ctx.operation.path) in IMPLEMENTED | EXTRA_OPERATIONS
 )
 
 
@@ -245,8 +257,31 @@ def _aim(body: Any, level: int, recipients: list[str], language: str | None) -> 
     return body
 
 
+FRESH_ADDRESSES = itertools.count()  # drawn numbers shrink to a few, and each address works once
+
+
+def _aim_forward(body: Any, level: int, fresh: bool, text: str | None) -> Any:
+    """0: as generated. 1: an e-mail address, mostly a fresh one (a correspondence is forwarded to an
+    address once; the repeated one earns 1064). 2: also a forwarding text that passes (or none)."""
+    if level == 0 or not isinstance(body, dict):
+        return body
+    address = f"fuzz-{next(FRESH_ADDRESSES)}@example.no" if fresh else "fuzz@example.no"
+    body = {**body, "forwardTo": address}
+    if level == 2:
+        body["forwardingText"] = text
+    return body
+
+
 @schema.hook
 def flatmap_body(context: schemathesis.HookContext, body: Any) -> Any:
+    if _operation(context) == FORWARD:
+        return st.builds(
+            _aim_forward,
+            st.just(body),
+            st.sampled_from([2, 2, 1, 0]),
+            st.sampled_from([True, True, True, False]),
+            st.sampled_from(["Til orientering.", None, ""]),
+        )
     return st.builds(
         _aim,
         st.just(body),
@@ -378,6 +413,7 @@ def live(database_url: str, data_dir: Path, dev_issuer: DevIssuer) -> Iterator[L
             person="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=RECIPIENT_PERSON),
             stranger="Bearer " + dev_issuer.mint(scope=READ_SCOPE, pid=STRANGER),
             notifications="Bearer " + dev_issuer.mint(scope=CONDITION_CHECK, org=NOTIFICATIONS_ORG),
+            platform="Bearer " + dev_issuer.mint(scope=FORWARD_CHECK_SCOPE, org=NOTIFICATIONS_ORG),
         )
         headers = {"Authorization": AUTHORIZATION["sender"]}
         KNOWN_IDS[:] = _seed_correspondences(base_url, headers, dev_issuer)
@@ -464,7 +500,8 @@ def _seed_recipient_pools(base_url: str) -> dict[Operation, list[str]]:
     """Correspondences for the recipients' operations, one pool per operation so that one
     operation's fuzzing does not use up another's states. Each request goes to the organisation
     and to the person (who may act for both). All but the sender's purge pool are published; the
-    mark-as-read and confirm pools are fetched by the person."""
+    mark-as-read and confirm pools are fetched by the person, the forward pool read by the person
+    (some forwardable, one not, one forwardable but unread)."""
     sender = {"Authorization": AUTHORIZATION["sender"]}
     both = ["0192:" + RECIPIENT_ORG, RECIPIENT_PERSON]
     needs_confirmation = {"isConfirmationNeeded": True, "dueDateTime": builders.future(10)}
@@ -488,7 +525,13 @@ def _seed_recipient_pools(base_url: str) -> dict[Operation, list[str]]:
         archive = create(client, 1, both) + create(client, 1, [RECIPIENT_PERSON], **needs_confirmation)
         purge = create(client, 2, both) + create(client, 1, [RECIPIENT_PERSON], **needs_confirmation)
         unpublished = create(client, 2, ["0192:" + RECIPIENT_ORG], requestedPublishTime=builders.future(5))
-        published = view + mark + confirm + archive + purge
+        # The sender's purge succeeds once per unpublished id: enough of them that a fuzz run drawing
+        # the sender for purge (one call in ten or so) is all but sure to meet one still there.
+        sender_purge = create(client, 6, ["0192:" + RECIPIENT_ORG], requestedPublishTime=builders.future(5))
+        forwardable = create(client, 2, both, allowForwarding=True)
+        not_forwardable = create(client, 1, both[:1])
+        unread = create(client, 1, both[:1], allowForwarding=True)
+        published = view + mark + confirm + archive + purge + forwardable + not_forwardable + unread
         deadline = time.monotonic() + 60
         pending = set(published)
         while pending and time.monotonic() < deadline:  # the server's worker publishes them
@@ -497,9 +540,13 @@ def _seed_recipient_pools(base_url: str) -> dict[Operation, list[str]]:
             }
             time.sleep(0.2 if pending else 0)
         assert not pending, f"not published within 60 s: {sorted(pending)}"
+        person = {"Authorization": AUTHORIZATION["person"]}
         for cid in mark + confirm:
-            fetched = client.get(f"{INITIALIZE}/{cid}", headers={"Authorization": AUTHORIZATION["person"]})
+            fetched = client.get(f"{INITIALIZE}/{cid}", headers=person)
             assert fetched.status_code == 200, fetched.text
+        for cid in forwardable + not_forwardable:
+            read = client.get(f"{INITIALIZE}/{cid}/content", headers=person)
+            assert read.status_code == 200, read.text
     foreign = KNOWN_IDS[-1:]  # another service owner's, for the no-access branches
     return {
         OVERVIEW: [*KNOWN_IDS, *view, *view, *unpublished],  # a repeat weighs double
@@ -508,9 +555,11 @@ def _seed_recipient_pools(base_url: str) -> dict[Operation, list[str]]:
         MARK_AS_READ: [*mark, *foreign],
         CONFIRM: [*confirm, *foreign],
         ARCHIVE: [*archive, *foreign],
-        PURGE: [*purge, *unpublished, *unpublished, *foreign],
+        PURGE: [*purge, *unpublished, *sender_purge, *sender_purge, *foreign],
         CHECK_REMINDER: [*KNOWN_IDS, *view, *mark, *unpublished],
         CHECK_MAIN: [*KNOWN_IDS, *view, *mark, *unpublished],
+        FORWARD: [*forwardable, *forwardable, *not_forwardable, *unread, *foreign],
+        FORWARD_CHECK: [*KNOWN_IDS, *forwardable, *view],
     }
 
 

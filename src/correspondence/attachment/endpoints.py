@@ -241,7 +241,13 @@ DOWNLOAD_ALL_DISABLED = "Download all attachments is not available in this envir
     "/correspondence/{correspondenceId}/attachments/downloadall",
     tags=["Correspondence"],
     response_model=None,
-    responses={200: {"description": "A zip of the attachments", "content": {"application/zip": {}}}},
+    response_class=StreamingResponse,  # a zip only: no JSON body documented for the 200
+    responses={
+        200: {
+            "description": "A zip of the attachments",
+            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def download_all_endpoint(correspondenceId: uuid.UUID, caller: Recipient, svc: ServicesDep) -> Response:
     """All attachments of the correspondence in one zip (stored, streamed); recorded as one

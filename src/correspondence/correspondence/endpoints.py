@@ -26,6 +26,7 @@ from correspondence.auth.dependencies import (
 )
 from correspondence.correspondence.schemas import (
     STATUS_NAMES,
+    CheckAllowForwardingExt,
     CorrespondenceDetailsExt,
     CorrespondenceOverviewExt,
     CorrespondencesExt,
@@ -399,7 +400,8 @@ async def forward_endpoint(
 @router.get(
     "/correspondence/{correspondenceId}/forward/check",
     response_model=None,
-    include_in_schema=False,  # hidden in the reference's document too (api.md §4.3)
+    # Hidden from the reference's public document (api.md §4.3); documented in ours.
+    responses={200: {"model": CheckAllowForwardingExt}},
 )
 async def forward_check(correspondenceId: uuid.UUID, caller: ForwardChecker, svc: ServicesDep) -> Response:
     """Whether the correspondence allows forwarding; for the platform, no access check."""
