@@ -66,9 +66,12 @@ async def search_correspondences(
     if acting is None:
         raise errors.NO_ACCESS()
     plan = await _plan(pool, resources, caller, query, party, acting)
-    restricted = await resources.above_level(pool, caller.auth_level) if plan.as_recipient else []
+    # A search names its resource, whose level _plan has checked; only the idempotentKey short-cut
+    # looks across resources, so only it leaves out those above the caller's level.
+    across = plan.as_recipient and query.idempotent_key is not None
+    restricted = await resources.above_level(pool, caller.auth_level) if across else []
     ids, total, seen = await _run(pool, query, party, plan, restricted, limit)
-    if plan.as_recipient and await resources.learn(pool, seen):
+    if across and await resources.learn(pool, seen):
         # A resource registered after the levels were read: search again if it is one to leave out.
         again = await resources.above_level(pool, caller.auth_level)
         if again != restricted:
