@@ -401,18 +401,6 @@ async def unfinished_forwardings(
     return [r["id"] for r in rows], min(r["due"] for r in rows)
 
 
-async def enqueue_forward_job(
-    conn: asyncpg.Connection, ids: list[uuid.UUID], run_at: datetime, at: datetime
-) -> None:
-    await conn.execute(
-        f"""INSERT INTO jobs (task, ref_id, payload, run_at, created)
-            VALUES ('{FORWARD_TASK}', NULL, jsonb_build_object('ids', $1::uuid[]), $2, $3)""",
-        ids,
-        run_at,
-        at,
-    )
-
-
 async def search_ids(
     conn: asyncpg.Connection | asyncpg.Pool, branches: list[str], args: list[Any], offset: int, limit: int
 ) -> tuple[list[uuid.UUID], int, set[str]]:

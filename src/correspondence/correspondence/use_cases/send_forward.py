@@ -30,7 +30,7 @@ from correspondence.attachment import repository as attachment_repo
 from correspondence.attachment.files import download_type
 from correspondence.correspondence import repository as repo
 from correspondence.events import outbox
-from correspondence.kit import clock
+from correspondence.kit import clock, jobs
 from correspondence.notification import statuses as st
 from correspondence.notification.repository import UNKNOWN_OUTCOME
 from correspondence.notification.use_cases.deliver import RetryPolicy
@@ -181,4 +181,5 @@ async def _follow_up(conn: asyncpg.Connection, ids: list[uuid.UUID], now: dateti
     )
     waiting, due = await repo.unfinished_forwardings(conn, ids, sending=st.EMAIL_SENDING, claimable=CLAIMABLE)
     if waiting and due is not None:
-        await repo.enqueue_forward_job(conn, waiting, max(due, now + timedelta(seconds=1)), now)
+        run_at = max(due, now + timedelta(seconds=1))
+        await jobs.enqueue(conn, repo.FORWARD_TASK, run_at=run_at, payload={"ids": [str(i) for i in waiting]})
