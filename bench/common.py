@@ -257,8 +257,10 @@ def cpu_delta(before: dict[int, float], after: dict[int, float], reaped: bool = 
 
 
 def box_busy() -> float:
+    """Busy CPU seconds of the machine, without user time at nice > 0: background work that others
+    run niced (tests, builds) yields to the measured processes and is not counted as disturbance."""
     t = psutil.cpu_times()
-    return float(t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0))
+    return float(t.user + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0))
 
 
 def own_cpu(pg_pid: int) -> dict[int, float]:

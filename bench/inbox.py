@@ -117,6 +117,13 @@ def load_sql() -> list[tuple[str, str]]:
                   now() - interval '400 days'
                 FROM generate_series(0, {CONTENTS - 1}) k""",
         ),
+        (
+            # written by the publish job in the service (migration 0020); all contents here are published
+            "content_words",
+            """INSERT INTO content_words (content_id, words)
+                SELECT id, to_tsvector('simple', message_title || ' ' || message_summary)
+                FROM correspondence_contents""",
+        ),
         # 2 % ReadyForPublish ahead of time (hidden), 58 % Published (unread), 25 % Read, 5 % Confirmed,
         # 10 % Archived; published over the past two years.
         (

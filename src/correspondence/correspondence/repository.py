@@ -517,6 +517,16 @@ async def append_statuses(
     )
 
 
+# Publishing also makes the contents' words searchable in the web inbox (migration 0020): written
+# here rather than by Initialize, once per content (a bulk request's correspondences share one).
+MARK_PUBLISHED = """
+WITH u AS (UPDATE correspondences SET published = $2 WHERE id = ANY($1::uuid[]) RETURNING content_id)
+INSERT INTO content_words (content_id, words)
+SELECT ct.id, to_tsvector('simple', ct.message_title || ' ' || ct.message_summary)
+FROM correspondence_contents ct WHERE ct.id IN (SELECT content_id FROM u)
+ON CONFLICT (content_id) DO NOTHING"""
+
+
 async def mark_published(conn: asyncpg.Connection, ids: list[uuid.UUID], at: datetime) -> None:
     if ids:
-        await conn.execute("UPDATE correspondences SET published = $2 WHERE id = ANY($1::uuid[])", ids, at)
+        await conn.execute(MARK_PUBLISHED, ids, at)

@@ -3,7 +3,6 @@ Accept negotiation per RFC 9110."""
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import time
@@ -11,7 +10,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from correspondence.kit.http import weighted
-from correspondence.kit.logs import trace_id_var
+from correspondence.kit.logs import AccessLog, trace_id_var
 from correspondence.kit.request_metrics import RequestMetrics, route_label
 
 Scope = MutableMapping[str, Any]
@@ -20,7 +19,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-access_log = logging.getLogger("correspondence.access")
+access_log = AccessLog()
 
 _NOT_ACCEPTABLE = (
     b"This endpoint does not support the requested Accept header. "
@@ -128,16 +127,6 @@ class RequestContext:
             if self.metrics is not None:
                 # The router (or the fast path) has put the matched route in the scope by now.
                 self.metrics.observe(scope["method"], route_label(scope), status_holder[0], elapsed)
-            if self.log_requests:
-                access_log.info(
-                    "request",
-                    extra={
-                        "fields": {
-                            "method": scope["method"],
-                            "path": path,
-                            "status": status_holder[0],
-                            "durationMs": round(elapsed * 1000, 2),
-                        }
-                    },
-                )
+            if self.log_requests and access_log.enabled():
+                access_log.write(scope["method"], path, status_holder[0], round(elapsed * 1000, 2))
             trace_id_var.reset(token)

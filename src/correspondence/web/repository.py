@@ -21,7 +21,8 @@ from correspondence.kit.text import ORG_URN
 ARCHIVED = 9
 COUNT_CAP = 10_000
 # The text a search looks in; the same expression as the index of migration 0007.
-SEARCH_VECTOR = "to_tsvector('simple', ct.message_title || ' ' || ct.message_summary)"
+# A content's words (its title and summary, 'simple' configuration) are written to content_words
+# when one of its correspondences is published (migration 0020): recipients see nothing earlier.
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +102,8 @@ def _inbox_where(party: str, f: InboxFilter, args: list[Any]) -> str:
         where += f" AND c.content_id = ANY({arg(f.content_ids)}::uuid[])"
     elif f.text is not None:
         where += (
-            " AND c.content_id IN (SELECT ct.id FROM correspondence_contents ct"
-            f" WHERE {SEARCH_VECTOR} @@ to_tsquery('simple', {arg(f.text)}))"
+            " AND c.content_id IN (SELECT w.content_id FROM content_words w"
+            f" WHERE w.words @@ to_tsquery('simple', {arg(f.text)}))"
         )
     return where
 
@@ -118,8 +119,8 @@ async def matching_contents(conn: asyncpg.Connection | asyncpg.Pool, text: str) 
     tell the two apart itself: it guesses a prefix query's selectivity (2 %), so a word in 0.2 % of
     the contents was answered by reading the recipient's whole list."""
     rows = await conn.fetch(
-        f"""SELECT ct.id FROM correspondence_contents ct
-            WHERE {SEARCH_VECTOR} @@ to_tsquery('simple', $1) LIMIT {RARE_CONTENTS}""",
+        f"""SELECT w.content_id AS id FROM content_words w
+            WHERE w.words @@ to_tsquery('simple', $1) LIMIT {RARE_CONTENTS}""",
         text,
     )
     return [r["id"] for r in rows] if len(rows) < RARE_CONTENTS else None
