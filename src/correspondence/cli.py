@@ -341,8 +341,8 @@ def recall(
             typer.echo(f"No such correspondence: {cid}", err=True)
             raise typer.Exit(1)
     else:
-        found = _registered_resource(resource or "")
         where = ResourceFilter(_instant("--from", from_time), _instant("--to", to_time), senders_reference)
+        found = _registered_resource(resource or "")
         outcome = _with_connection(
             lambda conn: recall_resource_correspondences(
                 conn,
