@@ -65,13 +65,13 @@ async def resume_resource(
 
 
 async def resource_state(
-    conn: asyncpg.Connection | asyncpg.Pool, resource: Resource, now: datetime
+    conn: asyncpg.Connection | asyncpg.Pool, owner_org: str, resource_id: str, now: datetime
 ) -> dict[str, Any]:
     """As ResourceStateExt."""
-    row = await repo.pause_state(conn, resource.resource_id)
-    waiting = await repo.waiting_to_publish(conn, resource.owner_org, resource.resource_id, now)
+    row = await repo.pause_state(conn, resource_id)
+    waiting = await repo.waiting_to_publish(conn, owner_org, resource_id, now)
     return {
-        "resourceId": resource.resource_id,
+        "resourceId": resource_id,
         "paused": row is not None,
         "pausedSince": row["paused"].isoformat() if row is not None else None,
         "pausedBy": row["paused_by"] if row is not None else None,
@@ -91,11 +91,11 @@ async def set_paused(
             await pause_resource(conn, resource, party=party, now=now)
         else:
             await resume_resource(conn, resource, party=party, now=now)
-        return await resource_state(conn, resource, now)
+        return await resource_state(conn, resource.owner_org, resource.resource_id, now)
 
 
 async def get_resource_state(
     *, pool: asyncpg.Pool, resources: ResourceCache, caller: Caller, resource_id: str
 ) -> dict[str, Any]:
     resource = await owned_resource(pool, resources, caller, resource_id)
-    return await resource_state(pool, resource, clock.now())
+    return await resource_state(pool, resource.owner_org, resource.resource_id, clock.now())
