@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics bench-processes bench-download-all chaos screenshots fuzz clean
+.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics bench-processes bench-download-all bench-recall chaos screenshots fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ bench-download-all: $(STAMP) ## download-all zip of 2 GB: MB/s and server RSS; w
 
 bench-metrics: $(STAMP) ## a /metrics scrape at 10 M rows, cold and cached, and the request metrics' cost; writes to bench/RESULTS.md
 	$(PY) bench/metrics.py
+
+bench-recall: $(STAMP) ## recall and pause/resume of a resource at 100,000 correspondences (prints its timings)
+	$(PY) bench/recall.py
 
 screenshots: $(STAMP) chromium ## the README's screenshots of the web pages, into docs/
 	CORRESPONDENCE_WEB_SCREENSHOTS=docs $(VENV)/bin/pytest -q tests/test_web_e2e.py

@@ -356,6 +356,7 @@ def _path_value(name: str, w: World, recipient: bool) -> str:
         "correspondenceId": w.correspondence_id,
         "attachmentId": w.shared_attachment_id if recipient else w.attachment_id,
         "subscription_id": w.subscription_id,
+        "resourceId": w.resource_id,
     }[name]
 
 

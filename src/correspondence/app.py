@@ -56,6 +56,7 @@ from correspondence.metrics.collector import Exposition
 from correspondence.metrics.endpoints import router as metrics_router
 from correspondence.notification import jobs as notification_jobs
 from correspondence.notification.endpoints import router as notification_router
+from correspondence.recall.endpoints import router as recall_router
 from correspondence.services import Services
 from correspondence.web.endpoints import router as web_router
 
@@ -142,6 +143,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(web_router)
     app.include_router(events_router)
     app.include_router(metrics_router)
+    app.include_router(recall_router)
     _install_error_handlers(app)
     metrics = Exposition(cache_seconds=settings.metrics_cache_seconds)
     app.state.metrics = metrics

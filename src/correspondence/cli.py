@@ -242,6 +242,125 @@ def resource_add(
     typer.echo(f"resource {rid} owned by {owner_org}")
 
 
+@resource_app.command("pause")
+def resource_pause(
+    resource_id: Annotated[str, typer.Argument(help="Resource id, with or without urn:altinn:resource:.")],
+) -> None:
+    """Pause a resource: nothing of it is published or notified until it is resumed."""
+    from correspondence.kit import clock
+    from correspondence.recall.use_cases.pause import pause_resource
+
+    resource = _registered_resource(resource_id)
+    changed = _with_connection(lambda conn: pause_resource(conn, resource, party=None, now=clock.now()))
+    typer.echo(f"resource {resource.resource_id} {'paused' if changed else 'was paused already'}")
+
+
+@resource_app.command("resume")
+def resource_resume(
+    resource_id: Annotated[str, typer.Argument(help="Resource id, with or without urn:altinn:resource:.")],
+) -> None:
+    """Resume a paused resource: everything due is published and notified now, once."""
+    from correspondence.kit import clock
+    from correspondence.recall.use_cases.pause import resume_resource
+
+    resource = _registered_resource(resource_id)
+    jobs = _with_connection(lambda conn: resume_resource(conn, resource, party=None, now=clock.now()))
+    if jobs is None:
+        typer.echo(f"resource {resource.resource_id} was not paused")
+    else:
+        typer.echo(f"resource {resource.resource_id} resumed ({jobs} jobs enqueued for what waited)")
+
+
+def _registered_resource(resource_id: str) -> Any:
+    """The registered resource, or exit 1 saying there is none."""
+    from correspondence.recall.use_cases.resources import resource_key
+    from correspondence.registry import repository
+
+    key = resource_key(resource_id)
+    resource = _with_connection(lambda conn: repository.get_resource(conn, key)) if key else None
+    if resource is None:
+        typer.echo(f"No such resource: {resource_id}", err=True)
+        raise typer.Exit(1)
+    return resource
+
+
+def _instant(name: str, value: str | None) -> Any:
+    from datetime import UTC, datetime
+
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        typer.echo(f"{name} is not an ISO 8601 time: {value}", err=True)
+        raise typer.Exit(2) from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+@app.command()
+def recall(
+    correspondence_id: Annotated[
+        str | None, typer.Argument(help="The correspondence to recall (or give --resource).")
+    ] = None,
+    resource: Annotated[
+        str | None, typer.Option(help="Recall every correspondence of this resource.")
+    ] = None,
+    from_time: Annotated[
+        str | None, typer.Option("--from", help="With --resource: requestedPublishTime after this.")
+    ] = None,
+    to_time: Annotated[
+        str | None, typer.Option("--to", help="With --resource: requestedPublishTime before this.")
+    ] = None,
+    senders_reference: Annotated[
+        str | None, typer.Option(help="With --resource: only this sendersReference.")
+    ] = None,
+) -> None:
+    """Recall: purge what is not yet published, cancel notifications and reminders not yet sent."""
+    import uuid
+
+    from correspondence.kit import clock
+    from correspondence.recall.use_cases.recall import (
+        ResourceFilter,
+        recall_correspondences,
+        recall_resource_correspondences,
+    )
+
+    if (correspondence_id is None) == (resource is None):
+        typer.echo("Give exactly one of CORRESPONDENCE_ID or --resource.", err=True)
+        raise typer.Exit(2)
+    if correspondence_id is not None:
+        try:
+            cid = uuid.UUID(correspondence_id)
+        except ValueError:
+            typer.echo(f"Not a correspondence id: {correspondence_id}", err=True)
+            raise typer.Exit(2) from None
+        outcome = _with_connection(
+            lambda conn: recall_correspondences(conn, [cid], party=None, now=clock.now())
+        )
+        if outcome.correspondences == 0:
+            typer.echo(f"No such correspondence: {cid}", err=True)
+            raise typer.Exit(1)
+    else:
+        where = ResourceFilter(_instant("--from", from_time), _instant("--to", to_time), senders_reference)
+        found = _registered_resource(resource or "")
+        outcome = _with_connection(
+            lambda conn: recall_resource_correspondences(
+                conn,
+                owner_org=found.owner_org,
+                resource_id=found.resource_id,
+                where=where,
+                party=None,
+                now=clock.now(),
+            )
+        )
+    typer.echo(
+        f"recalled {outcome.correspondences} correspondences: {outcome.purged} purged, "
+        f"{outcome.already_purged} purged before, {outcome.published} published (kept), "
+        f"{outcome.notifications_cancelled} notifications and "
+        f"{outcome.reminders_cancelled} reminders cancelled"
+    )
+
+
 def _party(identifier: str) -> str:
     from correspondence.kit.text import party_urn
 

@@ -444,6 +444,9 @@ async def record_due_dates(
              never_read = (read_at IS NULL),
              never_confirmed = (is_confirmation_needed AND confirmed_at IS NULL)
            WHERE id = ANY($1::uuid[]) AND due_checked IS NULL AND status NOT IN (0, 1, 7, 8, 10, 11)
+             -- A paused resource's due dates wait: resuming it enqueues them again (recall/).
+             AND NOT EXISTS (SELECT 1 FROM resource_pauses p
+                             WHERE p.resource_id = correspondences.resource_id)
            RETURNING id, never_read, never_confirmed""",
         ids,
         at,
@@ -465,7 +468,8 @@ async def lock_for_publish(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> li
                   NOT EXISTS (SELECT 1 FROM correspondence_attachments l JOIN attachments a
                                 ON a.id = l.attachment_id
                               WHERE l.correspondence_id = c.id AND a.status IN (0, 1, 4))
-                    AS attachments_ready
+                    AS attachments_ready,
+                  EXISTS (SELECT 1 FROM resource_pauses p WHERE p.resource_id = c.resource_id) AS paused
            FROM correspondences c
            LEFT JOIN contacts ct ON ct.party = c.recipient
            WHERE c.id = ANY($1::uuid[])

@@ -17,7 +17,7 @@ from correspondence.kit import clock
 
 PREFIX = "no.altinn.correspondence."
 
-Kind = Literal["correspondence", "attachment", "notification"]
+Kind = Literal["correspondence", "attachment", "notification", "resource"]
 
 # Every event the reference lists, by its lower-case name, with what its ids name (and one of ours).
 KINDS: dict[str, Kind] = {
@@ -47,6 +47,11 @@ KINDS: dict[str, Kind] = {
     "correspondencenotificationallfailed": "correspondence",
     "correspondencenotificationdelivered": "correspondence",
     "correspondencenotificationreminderdelivered": "correspondence",
+    # Ours (issue 13, recall/): a recall stopped something of the correspondence; a resource was
+    # paused or resumed (the ids name rows of resource_pause_log).
+    "correspondencerecalled": "correspondence",
+    "resourcepaused": "resource",
+    "resourceresumed": "resource",
 }
 
 # The subject is the sender except for these, whose subject is the recipient (behaviour.md §6).

@@ -79,6 +79,7 @@ async def lock_orders(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> list[as
                   ct.notification::text AS request, r.title AS resource_title,
                   (SELECT p.name FROM parties p WHERE p.party = c.sender) AS sender_name,
                   (SELECT p.name FROM parties p WHERE p.party = c.recipient) AS recipient_name,
+                  EXISTS (SELECT 1 FROM resource_pauses rp WHERE rp.resource_id = c.resource_id) AS paused,
                   {SEND_STATE}
            FROM notification_orders o
            JOIN correspondences c ON c.id = o.correspondence_id
@@ -165,16 +166,23 @@ async def enqueue_delivery_job(
     )
 
 
+# A delivery whose correspondence's resource is paused waits: it is neither claimed nor followed
+# up (no job polls it meanwhile); resuming the resource enqueues its sending again (recall/).
+HELD = """EXISTS (SELECT 1 FROM correspondences hc JOIN resource_pauses hp ON hp.resource_id = hc.resource_id
+                 WHERE hc.id = {d}.correspondence_id)"""
+
+
 async def claim_deliveries(
     pool: asyncpg.Pool, ids: list[uuid.UUID], now: datetime, until: datetime
 ) -> list[asyncpg.Record]:
     """Mark due addresses `*_Sending` and commit that before anything is sent: from then on no
     job, re-run or other worker takes them again."""
     rows: list[asyncpg.Record] = await pool.fetch(
-        """UPDATE notification_deliveries
+        f"""UPDATE notification_deliveries
            SET status = CASE channel WHEN 'Email' THEN $4 ELSE $5 END, attempts = attempts + 1,
                claimed_until = $3, updated = $2
            WHERE id = ANY($1::uuid[]) AND status = ANY($6::text[]) AND next_attempt <= $2
+             AND NOT {HELD.format(d="notification_deliveries")}
            RETURNING id, channel, address, subject, body, html, attempts""",
         ids,
         now,
@@ -240,9 +248,10 @@ async def unfinished(
 ) -> tuple[list[uuid.UUID], datetime | None]:
     """Addresses of these still waiting (for a retry or a sender), and when to look again."""
     rows = await conn.fetch(
-        """SELECT id, CASE WHEN status = ANY($2::text[]) THEN next_attempt ELSE claimed_until END AS due
-           FROM notification_deliveries
-           WHERE id = ANY($1::uuid[]) AND (status = ANY($2::text[]) OR status = ANY($3::text[]))""",
+        f"""SELECT id, CASE WHEN status = ANY($2::text[]) THEN next_attempt ELSE claimed_until END AS due
+           FROM notification_deliveries d
+           WHERE id = ANY($1::uuid[]) AND (status = ANY($2::text[]) OR status = ANY($3::text[]))
+             AND NOT (status = ANY($2::text[]) AND {HELD.format(d="d")})""",
         ids,
         list(st.CLAIMABLE),
         list(st.IN_FLIGHT),

@@ -56,10 +56,15 @@ REGISTERED = "Registered"
 PROCESSING = "Processing"
 COMPLETED = "Order_Completed"
 CONDITION_NOT_MET = "Order_SendConditionNotMet"
+# Stopped by the sender's recall before it was sent (Altinn Notifications' cancelled order).
+CANCELLED = "Order_Cancelled"
 
 ORDER_DESCRIPTIONS = {
     REGISTERED: "Order has been registered and is awaiting processing.",
     PROCESSING: "Order processing is ongoing. Notifications are being generated.",
     COMPLETED: "Order processing is completed. All notifications have been generated.",
     CONDITION_NOT_MET: "Order processing was stopped due to send condition not being met.",
+    CANCELLED: "Order processing was stopped due to order being cancelled.",
 }
+# An address still waiting when its order was cancelled: failed, and its description says why.
+CANCELLED_DELIVERY = "Cancelled by the sender (recall) before it was sent."

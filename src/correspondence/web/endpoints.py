@@ -38,6 +38,8 @@ from correspondence.kit.http import read_form
 from correspondence.kit.outage import RETRY_AFTER_SECONDS, is_database_unavailable
 from correspondence.kit.text import is_national_identity_number, is_valid_org_number
 from correspondence.notification import repository as notification_repo
+from correspondence.recall.use_cases.pause import set_paused
+from correspondence.recall.use_cases.recall import recall_correspondence
 from correspondence.web import pages, static
 from correspondence.web.pages import Context, Flash, SignInRequired, WebError
 from correspondence.web.session import (
@@ -409,3 +411,48 @@ async def sent_item(cid: str, ctx: Ctx) -> Response:
     orders, deliveries = await notification_repo.orders_with_deliveries(pool, correspondence_id)
     events = await events_repo.events_of_correspondence(pool, correspondence_id)
     return await pages.sent_item(ctx, access.row, details, orders, deliveries, events)
+
+
+@router.post("/sent/pause")
+async def pause_resource(form: Form, ctx: Ctx) -> Response:
+    """Pause or resume one of the organisation's resources (the API's use case and rules)."""
+    caller = ctx.require()
+    _check_csrf(ctx, form)
+    resource_id = str(form.get("resource") or "")
+    action = form.get("action")
+    if action not in ("pause", "resume"):
+        raise WebError(404, ctx.t("not_found"))
+    await set_paused(
+        pool=ctx.svc.pool,
+        resources=ctx.svc.resources,
+        caller=caller,
+        resource_id=resource_id,
+        paused=action == "pause",
+    )
+    if action == "resume":
+        ctx.svc.wake_worker()
+    return _redirect("/sent?" + urlencode({"resource": resource_id}), Flash("ok", ctx.t(f"done_{action}")))
+
+
+@router.get("/sent/{cid}/recall")
+async def recall_confirm(cid: str, ctx: Ctx) -> Response:
+    """The confirm step: a recall is only made by the form this page shows."""
+    caller = ctx.require()
+    access = await resolve(ctx.svc.pool, caller, _uuid(cid, ctx), allow=("sender",))
+    return pages.recall_confirm(ctx, access.row)
+
+
+@router.post("/sent/{cid}/recall")
+async def recall_message(cid: str, form: Form, ctx: Ctx) -> Response:
+    caller = ctx.require()
+    _check_csrf(ctx, form)
+    correspondence_id = _uuid(cid, ctx)
+    outcome = await recall_correspondence(
+        pool=ctx.svc.pool, caller=caller, correspondence_id=correspondence_id
+    )
+    text = ctx.t("done_recall").format(
+        purged=outcome.purged,
+        notifications=outcome.notifications_cancelled,
+        reminders=outcome.reminders_cancelled,
+    )
+    return _redirect(f"/sent/{correspondence_id}", Flash("ok", text))

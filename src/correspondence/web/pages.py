@@ -30,7 +30,9 @@ from correspondence.correspondence import repository as correspondence_repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES, STATUS_NAMES
 from correspondence.correspondence.use_cases.access import acting_for, caller_party
 from correspondence.correspondence.use_cases.view import RECIPIENT_NAME
+from correspondence.kit import clock
 from correspondence.kit.text import ORG_URN, PERSON_URN, is_valid_org_number, strip_resource_prefix
+from correspondence.recall.use_cases.pause import resource_state
 from correspondence.services import Services
 from correspondence.web import repository as repo
 from correspondence.web import static
@@ -425,10 +427,12 @@ async def sent(ctx: Context) -> Response:
         raise correspondence_errors.NO_ACCESS()
     before = repo.Cursor.decode(ctx.request.query_params.get("before"))
     rows: list[asyncpg.Record] = []
+    pause: dict[str, Any] | None = None
     if chosen is not None:
         async with pool.acquire() as conn, conn.transaction(readonly=True):
             await repo.plan_per_query(conn)
             rows = await repo.sent_page(conn, caller.org, chosen, before=before, limit=PAGE_SIZE + 1)
+        pause = await resource_state(pool, caller.org, chosen, clock.now())
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     older = None
@@ -441,6 +445,7 @@ async def sent(ctx: Context) -> Response:
         resources=owned,
         chosen=chosen,
         items=[_sent_item(r) for r in rows],
+        pause=pause,
         older=older,
         first="/sent?" + urlencode({"resource": chosen}) if before and chosen else None,
     )
@@ -459,6 +464,20 @@ def _sent_item(row: asyncpg.Record) -> dict[str, Any]:
         "confirmed_at": row["confirmed_at"],
         "orders": [ORDER_STATUS[s] if 0 <= s < len(ORDER_STATUS) else str(s) for s in row["order_statuses"]],
     }
+
+
+def recall_confirm(ctx: Context, row: asyncpg.Record) -> Response:
+    """The confirm step of a recall: what it will do to this correspondence."""
+    return render(
+        ctx,
+        "recall_confirm.html",
+        cid=str(row["id"]),
+        reference=row["senders_reference"],
+        resource_id=row["resource_id"],
+        recipient=row["recipient"],
+        status=STATUS_NAMES[row["status"]],
+        published=row["published"] is not None,
+    )
 
 
 async def sent_item(
@@ -488,6 +507,8 @@ async def sent_item(
         "sent_item.html",
         cid=details["correspondenceId"],
         d=details,
+        can_recall=row["status"]
+        not in (correspondence_repo.PURGED_BY_RECIPIENT, correspondence_repo.PURGED_BY_ALTINN),
         recipient_name=await repo.party_name(ctx.svc.pool, row["recipient"]),
         orders=order_views,
         deliveries=[

@@ -103,6 +103,29 @@ NB: dict[str, str] = {
     "forwarding_text": "Melding til mottakeren (valgfritt, høyst 200 tegn)",
     "forward_help": "Meldingen sendes med vedleggene til adressen. Den kan videresendes når den er lest.",
     "done_forward": "Meldingen blir videresendt til {address}.",
+    "recall": "Tilbakekall",
+    "recall_title": "Tilbakekall meldingen",
+    "recall_unpublished": (
+        "Meldingen er ikke publisert ennå: den slettes og blir aldri publisert, og varsler og påminnelser "
+        "som ikke er sendt, kanselleres."
+    ),
+    "recall_published": (
+        "Meldingen er publisert og blir stående. Varsler og påminnelser som ikke er sendt ennå, kanselleres."
+    ),
+    "recall_confirm": "Ja, tilbakekall meldingen",
+    "recall_cancel": "Avbryt",
+    "done_recall": (
+        "Tilbakekalt: {purged} slettet, {notifications} varsler og {reminders} påminnelser kansellert."
+    ),
+    "pause_heading": "Pause",
+    "resource_paused": "Tjenesten står på pause: ingenting publiseres eller varsles før den gjenopptas.",
+    "resource_active": "Tjenesten publiserer og varsler som vanlig.",
+    "paused_since": "På pause siden",
+    "waiting_to_publish": "Venter på publisering",
+    "pause": "Sett på pause",
+    "resume": "Gjenoppta",
+    "done_pause": "Tjenesten står på pause.",
+    "done_resume": "Tjenesten er gjenopptatt: det som ventet, publiseres og varsles nå.",
     "sent_title": "Sendt",
     "sent_intro": "Meldinger sendt fra tjenestene organisasjonen eier.",
     "sent_resources": "Tjenester",
@@ -231,6 +254,29 @@ EN: dict[str, str] = {
     "forwarding_text": "Note to the recipient (optional, at most 200 characters)",
     "forward_help": "The message is sent with its attachments to the address. It can be forwarded once read.",
     "done_forward": "The message is being forwarded to {address}.",
+    "recall": "Recall",
+    "recall_title": "Recall this message",
+    "recall_unpublished": (
+        "The message is not published yet: it is purged and never published, and notifications and "
+        "reminders not yet sent are cancelled."
+    ),
+    "recall_published": (
+        "The message is published and stays as it is. Notifications and reminders not yet sent are cancelled."
+    ),
+    "recall_confirm": "Yes, recall the message",
+    "recall_cancel": "Cancel",
+    "done_recall": (
+        "Recalled: {purged} purged, {notifications} notifications and {reminders} reminders cancelled."
+    ),
+    "pause_heading": "Pause",
+    "resource_paused": "This service is paused: nothing is published or notified until it is resumed.",
+    "resource_active": "This service publishes and notifies as usual.",
+    "paused_since": "Paused since",
+    "waiting_to_publish": "Waiting to be published",
+    "pause": "Pause",
+    "resume": "Resume",
+    "done_pause": "The service is paused.",
+    "done_resume": "The service is resumed: what waited is published and notified now.",
     "sent_title": "Sent",
     "sent_intro": "Messages sent from the services the organisation owns.",
     "sent_resources": "Services",

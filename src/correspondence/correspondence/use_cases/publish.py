@@ -26,6 +26,8 @@ async def publish_correspondences(conn: asyncpg.Connection, ids: list[uuid.UUID]
     for row in rows:
         if row["settled"]:
             continue  # published, purged or failed already: publishing runs once
+        if row["paused"]:
+            continue  # its resource is paused: resuming it enqueues this job again (recall/)
         if not row["attachments_ready"]:
             continue  # an attachment awaits its scan; publishing it enqueues this job again
         cid = row["id"]

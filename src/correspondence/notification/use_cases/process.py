@@ -198,9 +198,10 @@ def plan_order(
 async def process_orders(
     conn: asyncpg.Connection, order_ids: list[uuid.UUID], *, now: datetime, window: SmsWindow
 ) -> None:
-    rows = await repo.lock_orders(conn, order_ids)
+    # Orders of a paused resource stay Registered: resuming it enqueues them again (recall/).
+    rows = [r for r in await repo.lock_orders(conn, order_ids) if not r["paused"]]
     if not rows:
-        return  # processed already (a re-run) or never published
+        return  # processed already (a re-run), never published, or paused
     going = [r for r in rows if condition_met(r)]
     stopped = [r["id"] for r in rows if not condition_met(r)]
     requests: dict[str, dict[str, Any]] = {}
