@@ -72,10 +72,11 @@ _DOCUMENTED_MODELS: list[type[BaseModel]] = [
 _DOCUMENTED_ENUMS: list[type[Enum]] = [schemas.CorrespondencesRoleType]
 
 
-def build_worker(services: Services) -> Worker:
+def build_worker(services: Services, pool: asyncpg.Pool | None = None) -> Worker:
+    """`pool`: the connections the worker claims and runs its jobs on (default: the services')."""
     s = services.settings
     worker = Worker(
-        services.pool,
+        pool or services.pool,
         poll_seconds=s.worker_poll_seconds,
         batch_size=s.worker_batch_size,
         lease_seconds=s.job_lease_seconds,
@@ -113,8 +114,10 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
         await services.open_adapters()
         app.state.services = services
         task: asyncio.Task[None] | None = None
+        worker_pool: asyncpg.Pool | None = None
         if run_worker:
-            services.worker = build_worker(services)
+            worker_pool = await create_pool(database_url, settings.worker_db_pool_size)
+            services.worker = build_worker(services, worker_pool)
             task = asyncio.create_task(services.worker.run())
         try:
             yield
@@ -125,6 +128,8 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
                     await asyncio.wait_for(task, settings.worker_shutdown_seconds + 10)
             await services.close_messaging()
             await services.close_webhooks()
+            if worker_pool is not None:
+                await worker_pool.close()
             await pool.close()
 
     app = FastAPI(

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     base_url: str | None = None
 
     db_pool_size: int = Field(5, ge=1, le=100)
+    # `serve` runs the job worker beside the API: it gets connections of its own, so that under
+    # load it does not queue behind every request for each of its statements (and fall behind).
+    worker_db_pool_size: int = Field(2, ge=1, le=100)
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
     # The web pages' forms (sign-in, actions, the inbox's bulk action with up to 200 ids ≈ 9 KB).
     max_form_bytes: int = Field(64 * 1024, ge=1024)
