@@ -41,6 +41,7 @@ items AS (
   SELECT c.id AS outbox_id, u.ord, c.type, u.item, c.created,
          CASE WHEN c.type LIKE 'attachment%' THEN 'attachment'
               WHEN c.type = 'notificationcreated' THEN 'notification'
+              WHEN c.type LIKE 'batch%' THEN 'batch'
               ELSE 'correspondence' END AS kind
   FROM claimed c CROSS JOIN LATERAL unnest(c.ids) WITH ORDINALITY u(item, ord)),
 facts AS (
@@ -57,10 +58,15 @@ facts AS (
     UNION ALL
     SELECT c.resource_id, c.sender, c.service_owner_id, c.recipient, c.id, c.published
     FROM notification_orders o JOIN correspondences c ON c.id = o.correspondence_id
-    WHERE i.kind = 'notification' AND o.id = i.item) x),
+    WHERE i.kind = 'notification' AND o.id = i.item
+    UNION ALL
+    SELECT b.resource_id, 'urn:altinn:organization:identifier-no:' || b.owner_org, b.owner_org, NULL, NULL,
+           NULL
+    FROM batches b WHERE i.kind = 'batch' AND b.id = i.item) x),
 ev AS MATERIALIZED (
   SELECT uuid7(f.created) AS id, 'no.altinn.correspondence.' || f.type AS type,
-         $3 || '/correspondence/api/v1/' || f.kind AS source,
+         $3 || CASE WHEN f.kind = 'batch' THEN '/ext/api/v1/batches'
+                    ELSE '/correspondence/api/v1/' || f.kind END AS source,
          'urn:altinn:resource:' || f.resource_id AS resource, f.item::text AS resourceinstance,
          CASE WHEN f.type = ANY($5::text[]) THEN f.recipient ELSE f.sender END AS subject,
          f.owner_org, f.recipient, f.correspondence_id, f.published, f.outbox_id, f.ord, f.created
