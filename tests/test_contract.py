@@ -407,3 +407,41 @@ async def test_a_wrongly_described_extra_operation_is_a_gap(client: httpx.AsyncC
         f"POST {ONE}/forward: ForwardCorrespondenceRequestExt members are {{'forwardTo': 'string'}}, "
         "not {'forwardTo': 'string', 'forwardingText': 'string'}",
     ]
+
+
+# Our additions beyond the real service (issue 13) live under a prefix of their own, which the real
+# service does not have: they are ours, not differences from the contract.
+EXTENSIONS = "/ext/api/v1/"
+REAL_PREFIX = "/correspondence/api/v1/"
+
+
+def undeclared_operations(official: dict[str, Any], ours: dict[str, Any]) -> list[str]:
+    """Operations of ours under the real service's prefix that are neither official nor HIDDEN or
+    NEWER: a route there could one day clash with one of the real service's."""
+    found = []
+    for path, operations in ours.get("paths", {}).items():
+        if not path.startswith(REAL_PREFIX) or path.startswith(REAL_PREFIX + "swagger"):
+            continue
+        for method in operations:
+            if method not in official["paths"].get(path, {}) and (method, path) not in EXTRA_OPERATIONS:
+                found.append(f"{method.upper()} {path}")
+    return found
+
+
+async def test_extensions_are_ours_under_their_own_prefix(client: httpx.AsyncClient) -> None:
+    ours = (await client.get(SWAGGER)).json()
+    assert undeclared_operations(official_document(), ours) == []
+    extensions = {p: ops for p, ops in ours["paths"].items() if p.startswith(EXTENSIONS)}
+    assert EXTENSIONS + "batches" in extensions
+    for path, operations in extensions.items():
+        assert path not in official_document()["paths"]
+        for method, operation in operations.items():
+            assert operation.get("tags") == ["Extensions"], (method, path)
+
+
+def test_an_addition_under_the_real_prefix_is_a_difference() -> None:
+    official = official_document()
+    ours = copy.deepcopy(official)
+    ours["paths"][REAL_PREFIX + "batches"] = {"post": {}}
+    ours["paths"][EXTENSIONS + "batches"] = {"post": {}}
+    assert undeclared_operations(official, ours) == [f"POST {REAL_PREFIX}batches"]

@@ -24,7 +24,9 @@ from correspondence.batch.use_cases.cancel import cancel_batch
 from correspondence.batch.use_cases.commit import commit_batch
 from correspondence.batch.use_cases.create import create_batch
 from correspondence.batch.use_cases.view import get_batch, list_batches
+from correspondence.kit.errors import FieldError, ValidationProblem
 from correspondence.kit.http import json_response, read_json_body
+from correspondence.kit.text import is_valid_resource_id
 from correspondence.kit.wire import parse_json
 from correspondence.notification.errors import INVALID_TEMPLATE_TEXT
 from correspondence.notification.rules import InvalidTemplate
@@ -122,6 +124,8 @@ async def index(
     offset: Annotated[int, Query(ge=0, le=2_000_000_000)] = 0,
 ) -> Response:
     """The caller's batches, newest first; of one resource it owns when `resourceId` is given."""
+    if resourceId and ("\x00" in resourceId or not is_valid_resource_id(resourceId)):
+        raise ValidationProblem([FieldError("resourceId", f"The value '{resourceId}' is not valid.")])
     return json_response(
         await list_batches(
             pool=svc.pool,
