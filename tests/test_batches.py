@@ -18,7 +18,7 @@ from correspondence.batch.use_cases.create_correspondences import create_next_ch
 from correspondence.kit import clock
 from correspondence.registry import repository as registry
 from correspondence.services import Services
-from tests import builders
+from tests import builders, test_cli
 from tests import test_notification_sending as sending
 from tests.conftest import INITIALIZE, Sender
 from tests.test_notification_sending import Notifier, drain, generic
@@ -393,3 +393,36 @@ async def test_recipients_initialize_refuses_are_counted_failed_with_the_reason(
     assert (done["counts"]["created"], done["counts"]["failed"]) == (0, 3)
     errors = await db.fetch("SELECT error FROM batch_recipients WHERE batch_id = $1", uuid.UUID(batch["id"]))
     assert {r["error"] for r in errors} == {"1008: DueDateTime cannot be prior to today"}
+
+
+# --- the operator's verbs ----------------------------------------------------------------------
+
+env = test_cli.env
+
+
+async def test_operators_list_show_and_cancel_batches(
+    env: None, client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection
+) -> None:
+    open_batch = await new_batch(client, sender)
+    await put_page(client, sender, open_batch["id"], 1, orgs(2))
+    committed = await new_batch(client, sender)
+    await put_page(client, sender, committed["id"], 1, orgs(1))
+    await client.post(f"{BATCHES}/{committed['id']}/commit", headers=sender.headers)
+
+    listed = await test_cli.cli(["batch", "list", "--resource", sender.resource_id])
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        [committed["id"], "Committed"],
+        [open_batch["id"], "Open"],
+    ]
+    shown = await test_cli.cli(["batch", "show", open_batch["id"]])
+    assert shown.exit_code == 0 and "recipients 2" in shown.output, shown.output
+
+    refused = await test_cli.cli(["batch", "cancel", committed["id"]])
+    assert refused.exit_code == 1 and "Committed" in refused.output
+    cancelled = await test_cli.cli(["batch", "cancel", open_batch["id"]])
+    assert cancelled.exit_code == 0, cancelled.output
+    assert (await show(client, sender, open_batch["id"]))["status"] == "Cancelled"
+    assert (await test_cli.cli(["batch", "show", str(uuid.uuid4())])).exit_code == 1
+    assert (await test_cli.cli(["batch", "show", "not-an-id"])).exit_code == 2
