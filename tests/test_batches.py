@@ -5,6 +5,7 @@ correspondences, followed by progress counts and a `batchcompleted` event."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -426,3 +427,57 @@ async def test_operators_list_show_and_cancel_batches(
     assert (await show(client, sender, open_batch["id"]))["status"] == "Cancelled"
     assert (await test_cli.cli(["batch", "show", str(uuid.uuid4())])).exit_code == 1
     assert (await test_cli.cli(["batch", "show", "not-an-id"])).exit_code == 2
+
+
+# --- the web sent view ---------------------------------------------------------------------------
+
+
+async def test_the_sent_view_shows_batch_progress_and_cancels_an_open_batch(
+    app: Any, client: httpx.AsyncClient, sender: Sender, foreign: Sender, services: Services
+) -> None:
+    open_batch = await new_batch(client, sender)
+    await put_page(client, sender, open_batch["id"], 1, orgs(2))
+    sending_batch = await new_batch(client, sender)
+    await put_page(client, sender, sending_batch["id"], 1, orgs(4))
+    await client.post(f"{BATCHES}/{sending_batch['id']}/commit", headers=sender.headers)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers={"Accept-Language": "en"}
+    ) as b:
+        b.cookies.set("corr_session", sender.token)
+        sent = await b.get("/sent")
+        assert 'href="/batches' in sent.text
+        page = await b.get(f"/batches?resource={sender.resource_id}")
+        assert page.status_code == 200, page.text
+        rows = re.findall(r'data-testid="batch-row" data-id="([^"]+)"', page.text)
+        assert rows == [sending_batch["id"], open_batch["id"]]
+        assert 'http-equiv="refresh"' in page.text  # one is being sent
+        await follow_to_the_end(services, client, sender, sending_batch["id"])
+        done = await b.get(f"/batches?resource={sender.resource_id}")
+        assert 'http-equiv="refresh"' not in done.text
+        assert re.search(r'data-testid="batch-published">4<', done.text)
+
+        csrf = re.search(r'name="csrf" value="([^"]+)"', done.text)
+        assert csrf
+        cancelled = await b.post(f"/batches/{open_batch['id']}/cancel", data={"csrf": csrf.group(1)})
+        assert cancelled.status_code == 303
+        assert (await show(client, sender, open_batch["id"]))["status"] == "Cancelled"
+        forged = await b.post(f"/batches/{sending_batch['id']}/cancel", data={"csrf": "guess"})
+        assert forged.status_code == 403
+        other = await b.get(f"/batches?resource={foreign.resource_id}")
+        assert other.status_code == 403
+
+        b.cookies.set("corr_session", foreign.token)
+        theirs = await b.get("/batches")
+        assert "batch-row" not in theirs.text
+        refused = await b.post(
+            f"/batches/{sending_batch['id']}/cancel", data={"csrf": csrf_of_page(theirs.text)}
+        )
+        assert refused.status_code == 303  # back to the list, with the error as the flash
+        assert (await show(client, sender, sending_batch["id"]))["status"] == "Completed"
+
+
+def csrf_of_page(text: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', text)
+    assert found
+    return found.group(1)
