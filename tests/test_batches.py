@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from correspondence.auth.tokens import DevIssuer
+from correspondence.batch import repository as batch_repo
 from correspondence.batch.use_cases.create_correspondences import create_next_chunk
 from correspondence.kit import clock
 from correspondence.registry import repository as registry
@@ -481,3 +482,33 @@ def csrf_of_page(text: str) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', text)
     assert found
     return found.group(1)
+
+
+# --- what recall builds on ---------------------------------------------------------------------
+
+
+async def test_recall_can_list_a_batchs_correspondences_and_stop_the_rest(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, services: Services
+) -> None:
+    batch = await new_batch(client, sender)
+    await put_page(client, sender, batch["id"], 1, orgs(6))
+    await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
+    batch_id = uuid.UUID(batch["id"])
+    async with services.pool.acquire() as conn, conn.transaction():
+        await create_next_chunk(
+            conn,
+            pool=services.pool,
+            resources=services.resources,
+            batch_id=batch_id,
+            chunk_size=3,
+            reminder_delay=timedelta(days=7),
+        )
+        found = [
+            cid async for chunk in batch_repo.correspondence_ids(conn, batch_id, chunk=2) for cid in chunk
+        ]
+        assert await batch_repo.stop_creating(conn, batch_id, "Recalled before it was created") == 3
+    made = await db.fetch("SELECT id FROM correspondences WHERE resource_id = $1", sender.resource_id)
+    assert sorted(found) == sorted(r["id"] for r in made) and len(found) == 3
+    await follow_to_the_end(services, client, sender, batch["id"])
+    counts = (await show(client, sender, batch["id"]))["counts"]
+    assert (counts["created"], counts["published"], counts["failed"]) == (3, 3, 3)
