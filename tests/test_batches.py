@@ -307,6 +307,9 @@ async def test_a_committed_batch_becomes_ordinary_published_and_notified_corresp
         await db.fetchval("SELECT count(*) FROM correspondences WHERE resource_id = $1", sender.resource_id)
         == 0
     )
+    hook = {"endPoint": "http://127.0.0.1:9/hook", "typeFilter": "no.altinn.correspondence.batchcompleted"}
+    subscribed = await client.post("/events/api/v1/subscriptions", json=hook, headers=sender.headers)
+    assert subscribed.status_code == 201, subscribed.text
     commit = await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
     assert commit.status_code == 200, commit.text
 
@@ -342,6 +345,20 @@ async def test_a_committed_batch_becomes_ordinary_published_and_notified_corresp
         uuid.UUID(batch["id"]),
     )
     assert len(events) == 1
+    [event] = await db.fetch(
+        "SELECT source, resource, subject, owner_org FROM events WHERE type = $1 AND resourceinstance = $2",
+        "no.altinn.correspondence.batchcompleted",
+        batch["id"],
+    )
+    assert event["source"].endswith("/ext/api/v1/batches")
+    assert event["resource"] == "urn:altinn:resource:" + sender.resource_id
+    assert (event["subject"], event["owner_org"]) == (ORG + sender.org, sender.org)
+    # The owner's webhook subscriber is sent it (nothing listens there: the delivery is what counts).
+    deliveries = await db.fetchval(
+        "SELECT count(*) FROM event_deliveries WHERE subscription_id = $1", subscribed.json()["id"]
+    )
+    assert deliveries == 1
+    await db.execute("UPDATE event_subscriptions SET deleted = now() WHERE id = $1", subscribed.json()["id"])
 
 
 async def test_a_chunk_made_by_a_worker_that_died_is_not_made_twice(
