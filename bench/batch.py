@@ -152,16 +152,25 @@ def wrk_files(dev: Any, others: list[str], readers: list[str]) -> tuple[Path, Pa
     return bodies, searches
 
 
-def measure(label: str, bodies: Path, searches: Path, token: str, seconds: int, connections: int) -> Window:
-    """wrk on Initialize and on search at the same time, for `seconds`."""
+def measure(
+    label: str, bodies: Path, searches: Path, token: str, seconds: int, connections: int, pause_ms: int
+) -> Window:
+    """wrk on Initialize and on search at the same time, for `seconds`; each connection pauses
+    `pause_ms` between its requests (bench/paced.lua), 0 = back to back (saturating)."""
     base = f"http://127.0.0.1:{PORT}"
     results: dict[str, dict[str, Any]] = {}
+    paced = ROOT / "bench" / "paced.lua"
 
     def initialize() -> None:
         results["initialize"] = run_wrk(
             base + API,
-            ROOT / "bench" / "multi.lua",
-            {"BENCH_BODIES": str(bodies), "BENCH_TOKEN": token},
+            paced,
+            {
+                "BENCH_SCRIPT": str(ROOT / "bench" / "multi.lua"),
+                "BENCH_DELAY_MS": str(pause_ms),
+                "BENCH_BODIES": str(bodies),
+                "BENCH_TOKEN": token,
+            },
             connections,
             seconds,
         )
@@ -169,7 +178,15 @@ def measure(label: str, bodies: Path, searches: Path, token: str, seconds: int, 
     thread = threading.Thread(target=initialize)
     thread.start()
     results["search"] = run_wrk(
-        base, ROOT / "bench" / "get.lua", {"BENCH_REQUESTS": str(searches)}, connections, seconds
+        base,
+        paced,
+        {
+            "BENCH_SCRIPT": str(ROOT / "bench" / "get.lua"),
+            "BENCH_DELAY_MS": str(pause_ms),
+            "BENCH_REQUESTS": str(searches),
+        },
+        connections,
+        seconds,
     )
     thread.join()
     window = Window(label, results["initialize"], results["search"])
@@ -251,7 +268,9 @@ def run(args: argparse.Namespace, base: str) -> Result:
         OUT,
     )
     try:
-        baseline = measure("baseline (idle)", bodies, searches, token, args.window, args.connections)
+        baseline = measure(
+            "baseline (idle)", bodies, searches, token, args.window, args.connections, args.pause
+        )
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=f"http://127.0.0.1:{PORT}", headers=headers, timeout=120) as client:
             body = {
@@ -283,7 +302,7 @@ def run(args: argparse.Namespace, base: str) -> Result:
             while batch_state(client, batch_id)["status"] == "Committed":
                 n += 1
                 result.during.append(
-                    measure(f"during {n}", bodies, searches, token, args.window, args.connections)
+                    measure(f"during {n}", bodies, searches, token, args.window, args.connections, args.pause)
                 )
             log("all published or failed; waiting for the e-mails")
             deadline = time.monotonic() + args.timeout
@@ -323,7 +342,8 @@ def section(r: Result, args: argparse.Namespace) -> str:
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} × {os.cpu_count()} vCPU, "
         f"commit `{commit}`. Command: `make bench-batch` (= `.venv/bin/python bench/batch.py --recipients "
-        f"{args.recipients} --chunk {args.chunk} --window {args.window} --connections {args.connections}`).",
+        f"{args.recipients} --chunk {args.chunk} --window {args.window} --connections {args.connections} "
+        f"--pause {args.pause}`).",
         "",
         "- Setup: one `correspondence serve` process (API and worker together), embedded PostgreSQL, "
         "e-mail through the SMTP adapter to an aiosmtpd process; every recipient has an e-mail address. "
@@ -331,8 +351,9 @@ def section(r: Result, args: argparse.Namespace) -> str:
         f"then is committed; the worker creates it in chunks of {args.chunk:,} through Initialize.",
         f"- Load: wrk -c{args.connections} on Initialize (one recipient a request) and wrk "
         f"-c{args.connections} on a batch recipient's search (`role=Recipient&limit=100`) at the same "
-        f"time, {args.window} s windows: one on the idle service, then back to back while the batch is "
-        "created and published. Times from the database rows, counted from commit.",
+        f"time, each connection pausing {args.pause} ms between requests (bench/paced.lua; 0 = "
+        f"saturating), {args.window} s windows: one on the idle service, then back to back while the "
+        "batch is created and published. Times from the database rows, counted from commit.",
         "",
         "| step | seconds |",
         "|---|---|",
@@ -373,6 +394,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1000, help="CORRESPONDENCE_BATCH_CHUNK_SIZE")
     parser.add_argument("--window", type=int, default=10, help="seconds per wrk window")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections per load")
+    parser.add_argument(
+        "--pause", type=int, default=20, help="ms each wrk connection waits between requests (0: saturate)"
+    )
     parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for the e-mails")
     parser.add_argument("--no-report", action="store_true", help="do not write bench/RESULTS.md")
     args = parser.parse_args()
