@@ -268,6 +268,8 @@ def run(args: argparse.Namespace, base: str) -> Result:
         OUT,
     )
     try:
+        # Warm up first (each connection prepares its statements, caches fill): not measured.
+        measure("warm-up (not reported)", bodies, searches, token, 5, args.connections, args.pause)
         baseline = measure(
             "baseline (idle)", bodies, searches, token, args.window, args.connections, args.pause
         )
