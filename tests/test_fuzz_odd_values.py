@@ -132,6 +132,7 @@ class World:
     person_token: str
     csrf: str  # the person's form token for the web pages
     notifications: dict[str, str]  # a notification service asking the send condition
+    batch_id: str  # an open batch of the sender's (/ext/api/v1/batches)
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +172,10 @@ async def world(
         await drain(services)
         subscription = await client.post(SUBSCRIPTIONS, json={"endPoint": HOOK}, headers=sender.headers)
         assert subscription.status_code == 201, subscription.text
+        batch_body = builders.initialize_body(resource_id, [recipient])
+        batch_body.pop("recipients")
+        batch = await client.post("/ext/api/v1/batches", json=batch_body, headers=sender.headers)
+        assert batch.status_code == 201, batch.text
         page = await client.get("/inbox", headers={"Cookie": f"corr_session={person_token}"})
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert csrf, page.text[:300]
@@ -187,6 +192,7 @@ async def world(
         person_token=person_token,
         csrf=csrf.group(1),
         notifications={"Authorization": "Bearer " + dev_issuer.mint(scope=CONDITION_CHECK, org=org)},
+        batch_id=batch.json()["id"],
     )
     await _leave_no_work(database_url, resource_id, org)
 
@@ -200,7 +206,8 @@ async def _leave_no_work(database_url: str, resource_id: str, org: str) -> None:
         await conn.execute(
             """DELETE FROM jobs WHERE status = 0 AND (
                  ref_id IN (SELECT id FROM correspondences WHERE resource_id = $1)
-                 OR ref_id IN (SELECT id FROM attachments WHERE resource_id = $1))""",
+                 OR ref_id IN (SELECT id FROM attachments WHERE resource_id = $1)
+                 OR ref_id IN (SELECT id FROM batches WHERE resource_id = $1))""",
             resource_id,
         )
         await conn.execute(
@@ -317,6 +324,12 @@ def _baseline_body(path: str, w: World) -> Any:
         return {"endPoint": HOOK, "resourceFilter": w.resource_id}
     if path.endswith("/forward"):
         return {"forwardTo": "odd@example.no", "forwardingText": "Til orientering"}
+    if path == "/ext/api/v1/batches":
+        body = builders.initialize_body(w.resource_id, [w.recipient])
+        body.pop("recipients")
+        return body
+    if path.endswith("/recipients/{page}"):
+        return {"recipients": [w.recipient]}
     return {}
 
 
@@ -357,6 +370,8 @@ def _path_value(name: str, w: World, recipient: bool) -> str:
         "attachmentId": w.shared_attachment_id if recipient else w.attachment_id,
         "subscription_id": w.subscription_id,
         "resourceId": w.resource_id,
+        "batchId": w.batch_id,
+        "page": "1",
     }[name]
 
 

@@ -11,13 +11,13 @@ Recalled notification orders get the processing status `Order_Cancelled` (a text
 schema change is needed for them.
 
 Revision ID: 0018
-Revises: 0015
+Revises: 0017
 """
 
 from alembic import op
 
 revision = "0018"
-down_revision = "0015"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 

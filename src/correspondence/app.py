@@ -23,6 +23,9 @@ from correspondence.attachment import schemas as attachment_schemas
 from correspondence.attachment.endpoints import router as attachment_router
 from correspondence.auth.endpoints import router as auth_router
 from correspondence.auth.tokens import DevIssuer, TokenValidator
+from correspondence.batch import jobs as batch_jobs
+from correspondence.batch import schemas as batch_schemas
+from correspondence.batch.endpoints import router as batch_router
 from correspondence.config import Settings
 from correspondence.correspondence import jobs as correspondence_jobs
 from correspondence.correspondence import schemas
@@ -67,6 +70,8 @@ _DOCUMENTED_MODELS: list[type[BaseModel]] = [
     schemas.InitializeCorrespondencesExt,
     attachment_schemas.InitializeAttachmentExt,
     schemas.ForwardCorrespondenceRequestExt,
+    batch_schemas.InitializeBatchExt,
+    batch_schemas.BatchRecipientsPageExt,
 ]
 # Enums that only hand-parsed query parameters refer to (by `$ref`).
 _DOCUMENTED_ENUMS: list[type[Enum]] = [schemas.CorrespondencesRoleType]
@@ -87,6 +92,7 @@ def build_worker(services: Services, pool: asyncpg.Pool | None = None) -> Worker
     notification_jobs.register(worker, services)
     attachment_jobs.register(worker, services)
     events_jobs.register(worker, services)
+    batch_jobs.register(worker, services)
     keeper = Housekeeping(
         services.pool,
         keep_jobs=timedelta(hours=s.job_retention_hours),
@@ -149,6 +155,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(events_router)
     app.include_router(metrics_router)
     app.include_router(recall_router)
+    app.include_router(batch_router)
     _install_error_handlers(app)
     metrics = Exposition(cache_seconds=settings.metrics_cache_seconds)
     app.state.metrics = metrics

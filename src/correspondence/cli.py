@@ -21,10 +21,12 @@ resource_app = typer.Typer(
 contact_app = typer.Typer(no_args_is_help=True, help="The contact registry (e-mail, mobile, reservation).")
 access_app = typer.Typer(no_args_is_help=True, help="Delegations: a person may act for an organisation.")
 party_app = typer.Typer(no_args_is_help=True, help="The party registry (display names).")
+batch_app = typer.Typer(no_args_is_help=True, help="Batches: one correspondence to many recipients.")
 app.add_typer(resource_app, name="resource")
 app.add_typer(contact_app, name="contact")
 app.add_typer(access_app, name="access")
 app.add_typer(party_app, name="party")
+app.add_typer(batch_app, name="batch")
 
 
 def _settings() -> Settings:
@@ -468,6 +470,84 @@ def access_revoke(
         lambda conn: repository.revoke_access(conn, person=person_urn, party=party_urn)
     )
     typer.echo("revoked" if removed else "no such delegation")
+
+
+def _batch_line(row: Any) -> str:
+    from correspondence.batch.schemas import STATUS_NAMES
+
+    return (
+        f"{row['id']}  {STATUS_NAMES[row['status']]:<9}  {row['resource_id']}  owner {row['owner_org']}  "
+        f"recipients {row['recipients']}  created {row['created_count']}  "
+        f"published {row['published_count']}  failed {row['failed_count']}  notified {row['notified_count']}"
+    )
+
+
+def _batch_id(value: str) -> Any:
+    import uuid
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        typer.echo(f"Not a batch id (a UUID): {value}", err=True)
+        raise typer.Exit(2) from None
+
+
+@batch_app.command("list")
+def batch_list(
+    resource: Annotated[str | None, typer.Option(help="Only this resource's batches.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Only this organisation's batches.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000, help="At most this many, newest first.")] = 50,
+) -> None:
+    """List batches with their progress, newest first."""
+    from correspondence.batch import repository
+    from correspondence.kit.text import strip_resource_prefix
+
+    rid = strip_resource_prefix(resource) if resource else None
+    org = owner.rsplit(":", 1)[-1] if owner else None
+    rows = _with_connection(lambda conn: repository.list_all(conn, org, rid, limit))
+    for row in rows:
+        typer.echo(_batch_line(row))
+    if not rows:
+        typer.echo("no batches")
+
+
+@batch_app.command("show")
+def batch_show(batch_id: Annotated[str, typer.Argument(help="The batch's id.")]) -> None:
+    """Show a batch: state, counts, times, and recipients that could not be created."""
+    from correspondence.batch import repository
+
+    bid = _batch_id(batch_id)
+
+    async def run(conn: asyncpg.Connection) -> Any:
+        return await repository.get_batch(conn, bid), await repository.failures(conn, bid, 20)
+
+    row, failures = _with_connection(run)
+    if row is None:
+        typer.echo(f"no batch {batch_id}", err=True)
+        raise typer.Exit(1)
+    typer.echo(_batch_line(row))
+    typer.echo(f"  sendersReference {row['senders_reference']}  pages {row['pages']}")
+    typer.echo(f"  purged {row['purged_count']}  notification failed {row['notify_failed_count']}")
+    for label in ("created", "committed", "completed", "cancelled"):
+        if row[label] is not None:
+            typer.echo(f"  {label} {row[label].isoformat()}")
+    for failure in failures:
+        typer.echo(f"  not created: {failure['recipient']}: {failure['error']}")
+
+
+@batch_app.command("cancel")
+def batch_cancel(batch_id: Annotated[str, typer.Argument(help="The batch's id.")]) -> None:
+    """Cancel an open batch (nothing of it is sent). A committed batch is stopped by recall."""
+    from correspondence.batch.use_cases.cancel import cancel_open_batch
+    from correspondence.kit.errors import ApiError
+
+    bid = _batch_id(batch_id)
+    try:
+        _with_connection(lambda conn: cancel_open_batch(conn, bid))
+    except ApiError as exc:
+        typer.echo(exc.message, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"batch {batch_id} cancelled")
 
 
 def main() -> None:

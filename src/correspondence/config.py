@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     outbox_retention_hours: float = Field(24.0, ge=0)
 
     reminder_delay_days: int = Field(7, ge=0)
+    # Batches (README "Batches"): recipients per chunk the worker creates with one Initialize.
+    batch_chunk_size: int = Field(1000, ge=2, le=10000)
 
     # Notifications (README "Notifications"): SMTP for e-mail and an HTTP gateway for SMS; with
     # neither configured, messages are written under <data_dir>/outbox for developers to read.

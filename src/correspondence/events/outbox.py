@@ -17,7 +17,7 @@ from correspondence.kit import clock
 
 PREFIX = "no.altinn.correspondence."
 
-Kind = Literal["correspondence", "attachment", "notification", "resource"]
+Kind = Literal["correspondence", "attachment", "notification", "resource", "batch"]
 
 # Every event the reference lists, by its lower-case name, with what its ids name (and one of ours).
 KINDS: dict[str, Kind] = {
@@ -52,6 +52,8 @@ KINDS: dict[str, Kind] = {
     "correspondencerecalled": "correspondence",
     "resourcepaused": "resource",
     "resourceresumed": "resource",
+    # Ours, of the /ext/api/v1 extensions: the ids name batches.
+    "batchcompleted": "batch",
 }
 
 # The subject is the sender except for these, whose subject is the recipient (behaviour.md §6).

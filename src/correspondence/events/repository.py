@@ -42,6 +42,7 @@ items AS (
          CASE WHEN c.type LIKE 'attachment%' THEN 'attachment'
               WHEN c.type = 'notificationcreated' THEN 'notification'
               WHEN c.type LIKE 'resource%' THEN 'resource'
+              WHEN c.type LIKE 'batch%' THEN 'batch'
               ELSE 'correspondence' END AS kind
   FROM claimed c CROSS JOIN LATERAL unnest(c.ids) WITH ORDINALITY u(item, ord)),
 facts AS (
@@ -62,11 +63,16 @@ facts AS (
     UNION ALL
     SELECT l.resource_id, 'urn:altinn:organization:identifier-no:' || l.owner_org, l.owner_org,
            NULL, NULL, NULL
-    FROM resource_pause_log l WHERE i.kind = 'resource' AND l.id = i.item) x),
+    FROM resource_pause_log l WHERE i.kind = 'resource' AND l.id = i.item
+    UNION ALL
+    SELECT b.resource_id, 'urn:altinn:organization:identifier-no:' || b.owner_org, b.owner_org, NULL, NULL,
+           NULL
+    FROM batches b WHERE i.kind = 'batch' AND b.id = i.item) x),
 ev AS MATERIALIZED (
   SELECT uuid7(f.created) AS id, 'no.altinn.correspondence.' || f.type AS type,
-         CASE WHEN f.kind = 'resource' THEN $3 || '/ext/api/v1/resources'
-              ELSE $3 || '/correspondence/api/v1/' || f.kind END AS source,
+         $3 || CASE WHEN f.kind = 'resource' THEN '/ext/api/v1/resources'
+                    WHEN f.kind = 'batch' THEN '/ext/api/v1/batches'
+                    ELSE '/correspondence/api/v1/' || f.kind END AS source,
          'urn:altinn:resource:' || f.resource_id AS resource, f.item::text AS resourceinstance,
          CASE WHEN f.type = ANY($5::text[]) THEN f.recipient ELSE f.sender END AS subject,
          f.owner_org, f.recipient, f.correspondence_id, f.published, f.outbox_id, f.ord, f.created

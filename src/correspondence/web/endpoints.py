@@ -23,6 +23,7 @@ from correspondence.attachment.use_cases.download import recipient_download
 from correspondence.attachment.use_cases.download_all import recipient_download_all
 from correspondence.auth import scopes
 from correspondence.auth.dependencies import ServicesDep
+from correspondence.batch.use_cases.cancel import cancel_batch
 from correspondence.config import is_loopback
 from correspondence.correspondence import errors as correspondence_errors
 from correspondence.correspondence.use_cases.access import may_act_for, resolve
@@ -399,6 +400,25 @@ async def download(cid: str, aid: str, ctx: Ctx) -> Response:
 @router.get("/sent")
 async def sent(ctx: Ctx) -> Response:
     return await pages.sent(ctx)
+
+
+@router.get("/batches")
+async def batches(ctx: Ctx) -> Response:
+    return await pages.batches(ctx)
+
+
+@router.post("/batches/{bid}/cancel")
+async def cancel_batch_page(bid: str, form: Form, ctx: Ctx) -> Response:
+    caller = ctx.require()
+    _check_csrf(ctx, form)
+    batch_id = _uuid(bid, ctx)
+    if not caller.is_sender:
+        raise WebError(403, ctx.t("sent_needs_org"))
+    try:
+        await cancel_batch(pool=ctx.svc.pool, caller=caller, batch_id=batch_id)
+    except ApiError as exc:
+        return _redirect("/batches", Flash("error", exc.message))
+    return _redirect("/batches", Flash("ok", ctx.t("batch_cancelled")))
 
 
 @router.get("/sent/{cid}")

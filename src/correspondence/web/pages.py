@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from correspondence.auth import scopes
 from correspondence.auth.caller import Caller
+from correspondence.batch.use_cases.view import list_batches
 from correspondence.correspondence import errors as correspondence_errors
 from correspondence.correspondence import repository as correspondence_repo
 from correspondence.correspondence.schemas import CHANNEL_NAMES, STATUS_NAMES
@@ -448,6 +449,36 @@ async def sent(ctx: Context) -> Response:
         pause=pause,
         older=older,
         first="/sent?" + urlencode({"resource": chosen}) if before and chosen else None,
+    )
+
+
+async def batches(ctx: Context) -> Response:
+    """The owner's batches with their progress; refreshes itself while one is being sent."""
+    caller = ctx.require()
+    if caller.org is None:
+        raise WebError(403, ctx.t("sent_needs_org"))
+    if not caller.is_sender:
+        needed = scopes.WRITE if caller.kind == "altinn" else f"{scopes.SERVICE_OWNER} and {scopes.WRITE}"
+        raise WebError(403, f"The token must carry the scope {needed}.")
+    owned = await repo.owned_resources(ctx.svc.pool, caller.org)
+    chosen = ctx.request.query_params.get("resource") or None
+    if chosen is not None and chosen not in {r["resource_id"] for r in owned}:
+        raise correspondence_errors.NO_ACCESS()
+    found = await list_batches(
+        pool=ctx.svc.pool, resources=ctx.svc.resources, caller=caller, resource_id=chosen, limit=100, offset=0
+    )
+    items = found["batches"]
+    for item in items:
+        counts = item["counts"]
+        done = counts["published"] + counts["failed"] + counts["purged"]
+        item["percent"] = done * 100 // counts["recipients"] if counts["recipients"] else 0
+    return render(
+        ctx,
+        "batches.html",
+        resources=owned,
+        chosen=chosen,
+        batches=items,
+        in_progress=any(b["status"] == "Committed" for b in items),
     )
 
 
