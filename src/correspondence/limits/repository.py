@@ -15,9 +15,9 @@ async def reserve(
     requests (in any process) can never together pass the cap."""
     row = await conn.fetchrow(
         """INSERT INTO owner_notification_usage AS u (owner_org, day, ordered)
-           SELECT $1, $2, $3 WHERE $3 <= $4
+           SELECT $1::text, $2::date, $3::bigint WHERE $3::bigint <= $4::bigint
            ON CONFLICT (owner_org, day) DO UPDATE SET ordered = u.ordered + EXCLUDED.ordered
-           WHERE u.ordered + EXCLUDED.ordered <= $4
+           WHERE u.ordered + EXCLUDED.ordered <= $4::bigint
            RETURNING ordered""",
         owner,
         day,
