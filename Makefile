@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics bench-processes bench-download-all chaos screenshots fuzz clean
+.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics bench-limits bench-processes bench-download-all chaos screenshots fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -86,6 +86,9 @@ bench-processes: $(STAMP) ## Initialize with serve --workers 1 and 2 side by sid
 bench-download-all: $(STAMP) ## download-all zip of 2 GB: MB/s and server RSS; writes to bench/RESULTS.md
 	@command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
 	$(PY) bench/download_all.py
+
+bench-limits: $(STAMP) ## per-owner limits' cost: the token check with the rate limit, Initialize with the daily cap
+	$(PY) bench/limits.py
 
 bench-metrics: $(STAMP) ## a /metrics scrape at 10 M rows, cold and cached, and the request metrics' cost; writes to bench/RESULTS.md
 	$(PY) bench/metrics.py

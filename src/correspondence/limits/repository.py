@@ -12,10 +12,17 @@ async def reserve(
     conn: asyncpg.Connection | asyncpg.Pool, owner: str, day: date, count: int, cap: int
 ) -> bool:
     """Add `count` to the owner's day if the total stays within `cap`; atomic, so concurrent
-    requests (in any process) can never together pass the cap."""
+    requests (in any process) can never together pass the cap.
+
+    Committed without waiting for the WAL flush (`synchronous_commit` off for this statement's own
+    transaction): the Initialize that follows commits synchronously, and flushing its WAL flushes
+    this earlier record too, so a count is durable whenever what it counted is. Waiting here
+    would cost a second disk flush per Initialize (bench/limits.py)."""
     row = await conn.fetchrow(
         """INSERT INTO owner_notification_usage AS u (owner_org, day, ordered)
-           SELECT $1::text, $2::date, $3::bigint WHERE $3::bigint <= $4::bigint
+           SELECT $1::text, $2::date, $3::bigint
+           FROM (SELECT set_config('synchronous_commit', 'off', true)) AS async_commit
+           WHERE $3::bigint <= $4::bigint
            ON CONFLICT (owner_org, day) DO UPDATE SET ordered = u.ordered + EXCLUDED.ordered
            WHERE u.ordered + EXCLUDED.ordered <= $4::bigint
            RETURNING ordered""",
