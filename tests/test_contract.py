@@ -407,3 +407,16 @@ async def test_a_wrongly_described_extra_operation_is_a_gap(client: httpx.AsyncC
         f"POST {ONE}/forward: ForwardCorrespondenceRequestExt members are {{'forwardTo': 'string'}}, "
         "not {'forwardTo': 'string', 'forwardingText': 'string'}",
     ]
+
+
+async def test_our_additions_live_under_ext_beside_the_official_paths(client: httpx.AsyncClient) -> None:
+    """Operations of our own (issue 13) are under /ext/, a prefix the real service does not use, and
+    tagged Extensions: they are ours, not differences from the official document."""
+    ours = (await client.get(SWAGGER)).json()
+    official = official_document()
+    extensions = {path for path in ours["paths"] if path.startswith("/ext/")}
+    assert {"/ext/api/v1/sandbox", "/ext/api/v1/limits"} <= extensions
+    assert not any(path.startswith("/ext/") for path in official["paths"])
+    for path in extensions:
+        for operation in ours["paths"][path].values():
+            assert "Extensions" in operation.get("tags", []), path
