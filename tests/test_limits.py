@@ -277,3 +277,33 @@ def test_overrides_must_name_organisations() -> None:
         Settings(rate_limit_overrides={"abc": 5})
     with pytest.raises(ValueError):
         Settings(daily_notification_cap=-1)
+
+
+async def test_the_multipart_initialize_is_capped_too_and_keeps_no_files(
+    limited: Limited, db: asyncpg.Connection, dev_issuer: DevIssuer
+) -> None:
+    owner = await new_sender(db, dev_issuer)
+    client = await limited(daily_notification_cap=2)
+
+    async def post(reference: str) -> httpx.Response:
+        fields = {
+            "Correspondence.ResourceId": owner.resource_id,
+            "Correspondence.SendersReference": reference,
+            "Correspondence.Content.Language": "nb",
+            "Correspondence.Content.MessageTitle": "Vedtak",
+            "Correspondence.Content.MessageBody": "Se vedlegget.",
+            "Correspondence.Content.Attachments[0].FileName": "a.txt",
+            "Correspondence.Content.Attachments[0].SendersReference": reference,
+            "Correspondence.Notification.NotificationTemplate": "GenericAltinnMessage",
+            "Correspondence.Notification.NotificationChannel": "Email",
+            "Correspondence.Notification.SendReminder": "true",
+            "Recipients": [f"0192:{builders.org_number()}"],
+        }
+        files = [("attachments", ("a.txt", b"hei", "text/plain"))]
+        return await client.post(INITIALIZE + "/upload", data=fields, files=files, headers=owner.headers)
+
+    first = await post("within-" + uuid.uuid4().hex[:6])
+    assert first.status_code == 200, first.text
+    reference = "over-" + uuid.uuid4().hex[:6]
+    assert_problem(await post(reference), 9430)
+    assert await db.fetchval("SELECT count(*) FROM attachments WHERE senders_reference = $1", reference) == 0
