@@ -190,7 +190,7 @@ async def test_what_is_not_written_is_not_counted(
     limited: Limited, db: asyncpg.Connection, dev_issuer: DevIssuer
 ) -> None:
     owner = await new_sender(db, dev_issuer)
-    client = await limited(daily_notification_cap=4)
+    client = await limited(daily_notification_cap=4)  # a development-mode app: the sandbox is on
     key = str(uuid.uuid4())
     body = builders.initialize_body(
         owner.resource_id, [f"0192:{builders.org_number()}"], notification_block=notify(), idempotent_key=key
