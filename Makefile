@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics bench-processes bench-download-all bench-recall bench-batch chaos screenshots fuzz clean
+.PHONY: help setup run test clamd chromium lint format bench bench-search bench-upload bench-notifications bench-events bench-inbox bench-metrics bench-processes bench-download-all bench-recall bench-batch bench-limits chaos screenshots fuzz clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ bench-download-all: $(STAMP) ## download-all zip of 2 GB: MB/s and server RSS; w
 
 bench-batch: $(STAMP) ## a batch of 100,000 recipients: time to published and notified, Initialize/search p99 meanwhile; writes to bench/RESULTS.md (needs wrk)
 	$(PY) bench/batch.py
+
+bench-limits: $(STAMP) ## per-owner limits' cost: the token check with the rate limit, Initialize with the daily cap
+	$(PY) bench/limits.py
 
 bench-metrics: $(STAMP) ## a /metrics scrape at 10 M rows, cold and cached, and the request metrics' cost; writes to bench/RESULTS.md
 	$(PY) bench/metrics.py

@@ -445,3 +445,16 @@ def test_an_addition_under_the_real_prefix_is_a_difference() -> None:
     ours["paths"][REAL_PREFIX + "batches"] = {"post": {}}
     ours["paths"][EXTENSIONS + "batches"] = {"post": {}}
     assert undeclared_operations(official, ours) == [f"POST {REAL_PREFIX}batches"]
+
+
+async def test_our_additions_live_under_ext_beside_the_official_paths(client: httpx.AsyncClient) -> None:
+    """Operations of our own (issue 13) are under /ext/, a prefix the real service does not use, and
+    tagged Extensions: they are ours, not differences from the official document."""
+    ours = (await client.get(SWAGGER)).json()
+    official = official_document()
+    extensions = {path for path in ours["paths"] if path.startswith("/ext/")}
+    assert {"/ext/api/v1/sandbox", "/ext/api/v1/limits"} <= extensions
+    assert not any(path.startswith("/ext/") for path in official["paths"])
+    for path in extensions:
+        for operation in ours["paths"][path].values():
+            assert "Extensions" in operation.get("tags", []), path

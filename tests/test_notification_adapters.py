@@ -15,7 +15,7 @@ from correspondence.config import Settings
 
 
 async def test_without_smtp_or_gateway_messages_are_written_to_the_outbox(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, smtp_from="noreply@etat.example")
+    settings = Settings(data_dir=tmp_path, smtp_from="noreply@etat.example", sandbox=False)
     mailer, gateway = open_email_sender(settings), open_sms_gateway(settings)
     assert isinstance(mailer, OutboxEmailSender)
     assert isinstance(gateway, OutboxSmsGateway)

@@ -7,13 +7,13 @@ words are written by the publish job instead (correspondence/use_cases/publish.p
 hot path: one row per content, the first time one of its correspondences is published.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

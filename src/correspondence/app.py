@@ -55,11 +55,16 @@ from correspondence.kit.outage import (
     is_database_unavailable,
     unavailable_response,
 )
+from correspondence.limits import jobs as limits_jobs
+from correspondence.limits.collector import RejectionCollector
+from correspondence.limits.endpoints import router as limits_router
+from correspondence.limits.setup import Limits
 from correspondence.metrics.collector import Exposition
 from correspondence.metrics.endpoints import router as metrics_router
 from correspondence.notification import jobs as notification_jobs
 from correspondence.notification.endpoints import router as notification_router
 from correspondence.recall.endpoints import router as recall_router
+from correspondence.sandbox.endpoints import router as sandbox_router
 from correspondence.services import Services
 from correspondence.web.endpoints import router as web_router
 
@@ -93,6 +98,7 @@ def build_worker(services: Services, pool: asyncpg.Pool | None = None) -> Worker
     attachment_jobs.register(worker, services)
     events_jobs.register(worker, services)
     batch_jobs.register(worker, services)
+    limits_jobs.register(worker, services)
     keeper = Housekeeping(
         services.pool,
         keep_jobs=timedelta(hours=s.job_retention_hours),
@@ -156,9 +162,18 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
     app.include_router(metrics_router)
     app.include_router(recall_router)
     app.include_router(batch_router)
+    # Our additions (issue 13), under /ext/api/v1: a prefix the real service does not use.
+    app.include_router(sandbox_router)
+    app.include_router(limits_router)
     _install_error_handlers(app)
     metrics = Exposition(cache_seconds=settings.metrics_cache_seconds)
     app.state.metrics = metrics
+
+    def services_limits() -> Limits | None:
+        services: Services | None = getattr(app.state, "services", None)
+        return services.limits if services is not None else None
+
+    metrics.registry.register(RejectionCollector(services_limits))
     # Added first = inside RequestContext, so the hot routes get the trace id, log line and headers.
     app.add_middleware(FastRoutes, resolvers=[resolve_fast])
     app.add_middleware(

@@ -27,6 +27,12 @@ app.add_typer(contact_app, name="contact")
 app.add_typer(access_app, name="access")
 app.add_typer(party_app, name="party")
 app.add_typer(batch_app, name="batch")
+limits_app = typer.Typer(
+    no_args_is_help=True, help="Per-owner limits: requests per minute, notifications per day."
+)
+sandbox_app = typer.Typer(no_args_is_help=True, help="The sandbox's reserved addresses and parties.")
+app.add_typer(limits_app, name="limits")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def _settings() -> Settings:
@@ -548,6 +554,81 @@ def batch_cancel(batch_id: Annotated[str, typer.Argument(help="The batch's id.")
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from None
     typer.echo(f"batch {batch_id} cancelled")
+
+
+@limits_app.command("show")
+def limits_show(
+    org: Annotated[str | None, typer.Option(help="Only this service owner (organisation number).")] = None,
+) -> None:
+    """The configured limits, and each owner's notifications ordered today."""
+    from correspondence.kit import clock
+    from correspondence.limits import repository
+    from correspondence.limits.rules import day_of
+    from correspondence.limits.setup import open_limits
+
+    limits = open_limits(_settings())
+    day = day_of(clock.now(), limits.zone)
+    owner = org.rsplit(":", 1)[-1] if org else None
+
+    def describe(value: int) -> str:
+        return str(value) if value > 0 else "no limit"
+
+    typer.echo(f"requests per minute (per API process): {describe(limits.rate.default)}")
+    for who, n in sorted(limits.rate.overrides.items()):
+        typer.echo(f"  {who}: {describe(n)}")
+    typer.echo(f"notifications per day: {describe(limits.cap.default)}")
+    for who, n in sorted(limits.cap.overrides.items()):
+        typer.echo(f"  {who}: {describe(n)}")
+
+    async def run(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await repository.ordered_on(conn, day)
+        return rows
+
+    rows = [r for r in _with_connection(run) if owner is None or r["owner_org"] == owner]
+    typer.echo(f"ordered on {day.isoformat()} ({limits.zone.key}):")
+    if not rows:
+        typer.echo("  nothing")
+    for r in rows:
+        cap = limits.cap.for_owner(r["owner_org"])
+        typer.echo(f"  {r['owner_org']}: {r['ordered']} of {describe(cap)}")
+
+
+@limits_app.command("reset")
+def limits_reset(
+    org: Annotated[str, typer.Argument(help="Organisation number of the service owner.")],
+) -> None:
+    """Start an owner's count of notifications ordered today again from 0 (lifts the daily cap
+    for the rest of the day up to the cap once more)."""
+    from correspondence.kit import clock
+    from correspondence.kit.text import is_valid_org_number
+    from correspondence.limits import repository
+    from correspondence.limits.rules import day_of
+    from correspondence.limits.setup import open_limits
+
+    owner = org.rsplit(":", 1)[-1]
+    if not is_valid_org_number(owner):
+        typer.echo(f"Not an organisation number (9 digits): {org}", err=True)
+        raise typer.Exit(2)
+    day = day_of(clock.now(), open_limits(_settings()).zone)
+    removed = _with_connection(lambda conn: repository.reset(conn, owner, day))
+    typer.echo(
+        f"count of {owner} for {day.isoformat()} reset" if removed else f"{owner} ordered nothing today"
+    )
+
+
+@sandbox_app.command("show")
+def sandbox_show() -> None:
+    """The reserved e-mail addresses, mobile numbers and parties, and whether they act here."""
+    from correspondence.sandbox.use_cases.describe import describe
+
+    table = describe(enabled=_settings().sandbox_enabled)
+    typer.echo("sandbox: " + ("on" if table["enabled"] else "off (these are ordinary values here)"))
+    for kind in ("emails", "mobiles"):
+        for item in table[kind]:
+            typer.echo(f"  {item['address']:<52} {item['behaviour']}")
+    for party in table["parties"]:
+        number = party["organizationNumber"] or party["nationalIdentityNumber"]
+        typer.echo(f"  {number:<52} {party['behaviour']}")
 
 
 def main() -> None:

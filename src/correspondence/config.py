@@ -139,6 +139,18 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     access_log: bool = True
 
+    # Sandbox outcomes (README "Sandbox"): reserved addresses and parties that behave in a known
+    # way. None: on in development mode, off in production; true/false: as said.
+    sandbox: bool | None = None
+    # Per-owner limits (README "Per-owner limits"); 0 is off. Requests per minute per service
+    # owner (a token bucket per API process), and notifications an owner may order per day.
+    # Overrides are JSON objects {"<org number>": n}; an override of 0 exempts that owner.
+    rate_limit_per_minute: int = Field(0, ge=0)
+    rate_limit_overrides: dict[str, int] = {}
+    daily_notification_cap: int = Field(0, ge=0)
+    daily_notification_cap_overrides: dict[str, int] = {}
+    limits_timezone: str = "Europe/Oslo"  # where the daily cap's day begins and ends
+
     @model_validator(mode="after")
     def _production_needs_issuer(self) -> Settings:
         if self.mode == "production" and not self.trusted_issuers:
@@ -201,7 +213,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a socket path (/path, unix:///path) or host:port (tcp://host:port)")
         return v
 
-    @field_validator("sms_timezone")
+    @field_validator("rate_limit_overrides", "daily_notification_cap_overrides")
+    @classmethod
+    def _per_owner(cls, value: dict[str, int]) -> dict[str, int]:
+        for org, limit in value.items():
+            if len(org) != 9 or not org.isascii() or not org.isdigit():
+                raise ValueError(f"keys must be organisation numbers (9 digits), not {org!r}")
+            if limit < 0:
+                raise ValueError(f"limits must be 0 (no limit) or more, not {limit} for {org}")
+        return value
+
+    @field_validator("sms_timezone", "limits_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -224,6 +246,11 @@ class Settings(BaseSettings):
     @property
     def dev_issuer_enabled(self) -> bool:
         return self.mode == "development"
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        """The sandbox's reserved values act as documented (else they are ordinary values)."""
+        return self.mode == "development" if self.sandbox is None else self.sandbox
 
     @property
     def scan_address(self) -> str | None:

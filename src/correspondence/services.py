@@ -15,6 +15,7 @@ from correspondence.adapters.webhooks import HttpWebhookSender, WebhookSender
 from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
 from correspondence.kit.jobs import Worker
+from correspondence.limits.setup import Limits, open_limits
 from correspondence.registry.cache import ResourceCache
 
 log = logging.getLogger("correspondence")
@@ -43,15 +44,25 @@ class Services:
     email: EmailSender | None = None  # SMTP, or the outbox directory when no SMTP host is set
     sms: SmsGateway | None = None  # the HTTP gateway, or the outbox file when no URL is set
     webhooks: WebhookSender | None = None  # made on first use, inside the event loop
+    # Per-owner limits, from the settings (made anew by dataclasses.replace with other settings).
+    limits: Limits = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.limits = open_limits(self.settings)
 
     async def open_adapters(self) -> None:
         from correspondence.adapters import open_blob_store, open_email_sender, open_scanner, open_sms_gateway
+        from correspondence.sandbox.use_cases.sync_registry import sync_registry
 
         self.blobs = await open_blob_store(self.settings)
         self.scanner = open_scanner(self.settings)
         log_scan_choice(self.settings)
         self.email = open_email_sender(self.settings)
         self.sms = open_sms_gateway(self.settings)
+        # The contact registry is a port too: the sandbox's parties are in it exactly while it is on.
+        await sync_registry(self.pool, enabled=self.settings.sandbox_enabled)
+        if self.settings.sandbox_enabled and self.settings.mode == "production":
+            log.warning("sandbox ON in production mode (CORRESPONDENCE_SANDBOX=true): reserved values act")
 
     def email_sender(self) -> EmailSender:
         if self.email is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from correspondence.adapters.blobs import BlobStore, FileBlobStore, S3BlobStore
 from correspondence.adapters.email import EmailSender, OutboxEmailSender, SmtpEmailSender
+from correspondence.adapters.sandbox import SandboxEmailSender, SandboxSmsGateway
 from correspondence.adapters.scanner import ClamdScanner, MalwareScanner
 from correspondence.adapters.sms import HttpSmsGateway, OutboxSmsGateway, SmsGateway
 from correspondence.config import Settings
@@ -32,7 +33,17 @@ def open_scanner(settings: Settings) -> MalwareScanner | None:
 
 
 def open_email_sender(settings: Settings) -> EmailSender:
-    """SMTP when a host is configured; else `.eml` files under <data_dir>/outbox/email."""
+    """SMTP when a host is configured; else `.eml` files under <data_dir>/outbox/email. In sandbox
+    mode the sandbox's reserved addresses are answered in front of either."""
+    sender = _email_sender(settings)
+    if settings.sandbox_enabled:
+        from correspondence.sandbox.values import EMAILS
+
+        return SandboxEmailSender(sender, EMAILS)
+    return sender
+
+
+def _email_sender(settings: Settings) -> EmailSender:
     if not settings.smtp_host:
         return OutboxEmailSender(settings.data_dir / "outbox" / "email", sender=settings.smtp_from)
     return SmtpEmailSender(
@@ -49,7 +60,17 @@ def open_email_sender(settings: Settings) -> EmailSender:
 
 
 def open_sms_gateway(settings: Settings) -> SmsGateway:
-    """The HTTP gateway when a URL is configured; else lines in <data_dir>/outbox/sms.jsonl."""
+    """The HTTP gateway when a URL is configured; else lines in <data_dir>/outbox/sms.jsonl. In
+    sandbox mode the sandbox's reserved numbers are answered in front of either."""
+    gateway = _sms_gateway(settings)
+    if settings.sandbox_enabled:
+        from correspondence.sandbox.values import MOBILES
+
+        return SandboxSmsGateway(gateway, MOBILES)
+    return gateway
+
+
+def _sms_gateway(settings: Settings) -> SmsGateway:
     if not settings.sms_gateway_url:
         return OutboxSmsGateway(settings.data_dir / "outbox", sender=settings.sms_sender)
     token = settings.sms_gateway_token.get_secret_value() if settings.sms_gateway_token else None

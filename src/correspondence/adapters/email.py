@@ -33,6 +33,7 @@ class Email:
     body: str
     html: bool = False
     attachments: tuple[EmailAttachment, ...] = ()
+    attempt: int = 1  # which attempt at this address this is (1 = the first); not sent anywhere
 
 
 class EmailSender(Protocol):

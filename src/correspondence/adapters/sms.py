@@ -21,6 +21,7 @@ from correspondence.kit import clock
 class Sms:
     to: str  # E.164, with the leading +
     body: str
+    attempt: int = 1  # which attempt at this number this is (1 = the first); not sent anywhere
 
 
 class SmsGateway(Protocol):

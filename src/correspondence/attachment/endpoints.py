@@ -297,6 +297,7 @@ async def initialize_with_files(request: Request, caller: Sender, svc: ServicesD
             max_file_bytes=settings.max_inline_file_bytes,
             min_expiration_days=settings.min_attachment_expiration_days,
             idle_seconds=settings.upload_idle_timeout_seconds,
+            notification_cap=svc.limits.notification_cap,
         )
     except InvalidTemplate:
         return json_response(INVALID_TEMPLATE_TEXT, status=400)

@@ -26,17 +26,22 @@ async def services(request: Request) -> Services:
 
 
 async def caller_from_header(svc: Services, header: str | None) -> Caller:
-    """The caller named by an `Authorization: Bearer` header; 401 without a valid token."""
+    """The caller named by an `Authorization: Bearer` header; 401 without a valid token, 429 when
+    a service owner is over its request rate (limits/buckets.py)."""
     if not header or not header[:7].lower() == "bearer " or not header[7:].strip():
         raise PlainError(401, "A bearer token is required.", {"WWW-Authenticate": "Bearer"})
     try:
-        return await svc.validator.validate(header[7:].strip())
+        caller = await svc.validator.validate(header[7:].strip())
     except InvalidToken as exc:
         raise PlainError(
             401,
             "The bearer token is not valid.",
             {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{exc}"'[:500]},
         ) from exc
+    limiter = svc.limits.limiter  # None unless some owner has a rate limit: nothing more to do
+    if limiter is not None and caller.org is not None and caller.is_sender:
+        limiter.check(caller.org)  # 429 (9429) with Retry-After when over its requests per minute
+    return caller
 
 
 def check_sender(caller: Caller) -> Caller:

@@ -26,6 +26,7 @@ _TYPES = {
     413: "https://tools.ietf.org/html/rfc9110#section-15.5.14",
     415: "https://tools.ietf.org/html/rfc9110#section-15.5.16",
     422: "https://tools.ietf.org/html/rfc9110#section-15.5.21",
+    429: "https://tools.ietf.org/html/rfc6585#section-4",
     451: "https://tools.ietf.org/html/rfc7725#section-3",
     500: "https://tools.ietf.org/html/rfc9110#section-15.6.1",
     502: "https://tools.ietf.org/html/rfc9110#section-15.6.3",
@@ -43,6 +44,7 @@ _TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Entity",
+    429: "Too Many Requests",
     451: "Unavailable For Legal Reasons",
     500: "Internal Server Error",
     502: "Bad Gateway",
@@ -69,11 +71,12 @@ class ErrorSpec:
 
 
 class ApiError(Exception):
-    def __init__(self, code: int, status: int, message: str) -> None:
+    def __init__(self, code: int, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.status = status
         self.message = message
+        self.headers = headers  # e.g. Retry-After on a 429
 
 
 class PlainError(Exception):
@@ -153,7 +156,7 @@ def render_error(exc: BaseException, trace_id: str) -> Response | None:
     else, which is a bug and answered 500 by the caller. One place for the app's exception
     handlers and kit/fastpath."""
     if isinstance(exc, ApiError):
-        return problem_response(exc.status, exc.message, trace_id, exc.code)
+        return problem_response(exc.status, exc.message, trace_id, exc.code, headers=exc.headers)
     if isinstance(exc, PlainError):
         return problem_response(exc.status, exc.detail, trace_id, headers=exc.headers)
     if isinstance(exc, ValidationProblem):

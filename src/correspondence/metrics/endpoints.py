@@ -10,12 +10,15 @@ import hmac
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from prometheus_client.core import Metric
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from pydantic import SecretStr
 
 from correspondence.auth.dependencies import ServicesDep
 from correspondence.kit.errors import PlainError
+from correspondence.limits.collector import usage_families
 from correspondence.metrics.collector import Exposition, read_families
+from correspondence.services import Services
 
 router = APIRouter(tags=["Health"])
 
@@ -39,5 +42,9 @@ async def metrics(request: Request, services: ServicesDep) -> Response:
     ):
         raise PlainError(401, "/metrics needs the metrics token.", headers={"WWW-Authenticate": "Bearer"})
     exposition: Exposition = request.app.state.metrics
-    await exposition.database.refresh(lambda: read_families(services.pool))
+    await exposition.database.refresh(lambda: _read(services))
     return Response(generate_latest(exposition.registry), media_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+async def _read(services: Services) -> list[Metric]:
+    return [*await read_families(services.pool), *await usage_families(services.pool, services.limits)]

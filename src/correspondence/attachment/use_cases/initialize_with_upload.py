@@ -42,6 +42,7 @@ from correspondence.kit.form import bind
 from correspondence.kit.ids import new_id
 from correspondence.kit.multipart import FieldsTooLarge, FileSink, MultipartError, Part, parse_form
 from correspondence.kit.wire import reject_nul, to_validation_problem
+from correspondence.limits.use_cases.notification_cap import NotificationCap
 from correspondence.registry.cache import ResourceCache
 
 log = logging.getLogger("correspondence.attachment")
@@ -142,6 +143,7 @@ async def initialize_with_upload(
     max_file_bytes: int,
     min_expiration_days: int,
     idle_seconds: float,
+    notification_cap: NotificationCap | None = None,
 ) -> InitializeResult:
     stored: list[_StoredFile] = []
 
@@ -188,6 +190,7 @@ async def initialize_with_upload(
             scan=scan,
             min_expiration_days=min_expiration_days,
             max_file_bytes=max_file_bytes,
+            notification_cap=notification_cap,
         )
     except BaseException:
         await _forget(pool, blobs, stored)

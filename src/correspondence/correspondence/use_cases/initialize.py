@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +33,7 @@ from correspondence.kit.text import (
     normalise_recipient,
     strip_resource_prefix,
 )
+from correspondence.limits.use_cases.notification_cap import NotificationCap
 from correspondence.notification.rules import NotificationPlan, parse_template, validate_notification
 from correspondence.registry.cache import ResourceCache
 
@@ -95,9 +97,11 @@ async def initialize_correspondences(
     scan: bool = False,
     min_expiration_days: int = 1,
     max_file_bytes: int = 2_000_000_000,
+    notification_cap: NotificationCap | None = None,
 ) -> InitializeResult:
     """`uploads`: the files of a multipart Initialize (None on the JSON endpoint); `scan`: new
-    files wait for a malware scan before the correspondences may be published."""
+    files wait for a malware scan before the correspondences may be published;
+    `notification_cap`: the daily cap, when some owner has one (429 instead of writing)."""
     corr = request.correspondence
     content = corr.content
     now = clock.now()
@@ -246,13 +250,27 @@ async def initialize_correspondences(
         attachments.expirations,
         attachments.pending,
     ]
-    rows = await write_initialize(
-        pool,
-        attachments,
-        now=now,
-        party=caller_party(caller),
-        write=lambda conn: repo.insert_initialize(conn, args),
-    )
+
+    def write() -> Awaitable[list[asyncpg.Record]]:
+        return write_initialize(
+            pool,
+            attachments,
+            now=now,
+            party=caller_party(caller),
+            write=lambda conn: repo.insert_initialize(conn, args),
+        )
+
+    if notification_cap is None or plan is None:
+        rows = await write()
+    else:
+        rows = await notification_cap.within(
+            pool,
+            owner=resource.owner_org,
+            count=n * (2 if plan.send_reminder else 1),
+            now=now,
+            write=write,
+            written=lambda rows: bool(rows) and rows[0]["written"],
+        )
     if not rows or not rows[0]["written"]:
         if n == 1 and rows and rows[0]["reserved"]:
             raise errors.RECIPIENT_RESERVED(recipient=recipients[0])

@@ -100,7 +100,13 @@ async def compose(
     if left_out:
         note = LEFT_OUT.get(row["language"], LEFT_OUT["nb"]).format(limit=megabytes(limit))
         body += "\n\n---\n\n" + note + "\n" + "\n".join(f"- {name}" for name in left_out)
-    email = Email(claimed["address_as_given"], str(row["message_title"]), body, attachments=tuple(files))
+    email = Email(
+        claimed["address_as_given"],
+        str(row["message_title"]),
+        body,
+        attachments=tuple(files),
+        attempt=claimed["attempts"],
+    )
     return Composed(email, len(left_out))
 
 

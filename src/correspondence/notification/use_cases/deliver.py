@@ -59,9 +59,11 @@ async def _send(row: asyncpg.Record, channels: Channels) -> tuple[DeliveryError 
     """The outcome, and when it came (an address's `sent` time)."""
     try:
         if row["channel"] == st.EMAIL:
-            await channels.email.send(Email(row["address"], row["subject"] or "", row["body"], row["html"]))
+            await channels.email.send(
+                Email(row["address"], row["subject"] or "", row["body"], row["html"], attempt=row["attempts"])
+            )
         else:
-            await channels.sms.send(Sms(row["address"], row["body"]))
+            await channels.sms.send(Sms(row["address"], row["body"], attempt=row["attempts"]))
     except DeliveryError as exc:
         return exc, clock.now()
     except Exception as exc:  # an adapter's bug must not lose the outcomes of the others
