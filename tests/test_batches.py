@@ -529,3 +529,45 @@ async def test_recall_can_list_a_batchs_correspondences_and_stop_the_rest(
     await follow_to_the_end(services, client, sender, batch["id"])
     counts = (await show(client, sender, batch["id"]))["counts"]
     assert (counts["created"], counts["published"], counts["failed"]) == (3, 3, 3)
+
+
+async def test_recalling_a_committed_batch_purges_what_is_unpublished_and_creates_no_more(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, services: Services, foreign: Sender
+) -> None:
+    later = datetime.now(UTC) + timedelta(days=2)
+    batch = await new_batch(client, sender, requestedPublishTime=later.isoformat())
+    await put_page(client, sender, batch["id"], 1, orgs(5))
+    await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
+    batch_id = uuid.UUID(batch["id"])
+    async with services.pool.acquire() as conn, conn.transaction():
+        await create_next_chunk(
+            conn,
+            pool=services.pool,
+            resources=services.resources,
+            batch_id=batch_id,
+            chunk_size=2,
+            reminder_delay=timedelta(days=7),
+        )
+    assert (await client.post(f"{BATCHES}/{batch['id']}/recall", headers=foreign.headers)).status_code == 403
+    unknown = await client.post(f"{BATCHES}/{uuid.uuid4()}/recall", headers=sender.headers)
+    assert unknown.status_code == 404
+    recalled = await client.post(f"{BATCHES}/{batch['id']}/recall", headers=sender.headers)
+    assert recalled.status_code == 200, recalled.text
+    assert (recalled.json()["correspondences"], recalled.json()["purged"]) == (2, 2)
+    await follow_to_the_end(services, client, sender, batch["id"])
+    statuses = await db.fetch("SELECT status FROM correspondences WHERE resource_id = $1", sender.resource_id)
+    assert [r["status"] for r in statuses] == [8, 8]  # PurgedByAltinn; the other 3 never created
+    counts = (await show(client, sender, batch["id"]))["counts"]
+    assert (counts["created"], counts["failed"], counts["published"]) == (2, 3, 0)
+    again = await client.post(f"{BATCHES}/{batch['id']}/recall", headers=sender.headers)
+    assert (again.json()["purged"], again.json()["alreadyPurged"]) == (0, 2)
+
+
+async def test_recalling_an_open_batch_cancels_it(client: httpx.AsyncClient, sender: Sender) -> None:
+    batch = await new_batch(client, sender)
+    await put_page(client, sender, batch["id"], 1, orgs(2))
+    recalled = await client.post(f"{BATCHES}/{batch['id']}/recall", headers=sender.headers)
+    assert recalled.status_code == 200 and recalled.json()["correspondences"] == 0
+    assert (await show(client, sender, batch["id"]))["status"] == "Cancelled"
+    commit = await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
+    assert commit.status_code == 409

@@ -19,7 +19,12 @@ from correspondence.kit.http import json_response
 from correspondence.kit.wire import NUL_MESSAGE
 from correspondence.recall.schemas import RecallResultExt, ResourceStateExt
 from correspondence.recall.use_cases.pause import get_resource_state, set_paused
-from correspondence.recall.use_cases.recall import ResourceFilter, recall_correspondence, recall_resource
+from correspondence.recall.use_cases.recall import (
+    ResourceFilter,
+    recall_batch,
+    recall_correspondence,
+    recall_resource,
+)
 
 PREFIX = "/ext/api/v1"
 router = APIRouter(prefix=PREFIX, tags=["Extensions"])
@@ -53,6 +58,18 @@ async def recall_one(correspondenceId: uuid.UUID, caller: Sender, svc: ServicesD
     """Recall one correspondence: purged if not yet published, its notifications and reminders
     not yet sent cancelled. Recalling again is harmless."""
     outcome = await recall_correspondence(pool=svc.pool, caller=caller, correspondence_id=correspondenceId)
+    return json_response(outcome.wire())
+
+
+@router.post(
+    "/batches/{batchId}/recall",
+    response_model=None,
+    responses={200: {"model": RecallResultExt}},
+)
+async def recall_whole_batch(batchId: uuid.UUID, caller: Sender, svc: ServicesDep) -> Response:
+    """Recall a batch: an open one is cancelled; of a committed one, recipients not created yet
+    will not be, and its correspondences are recalled as one correspondence is. Harmless twice."""
+    outcome = await recall_batch(pool=svc.pool, caller=caller, batch_id=batchId)
     return json_response(outcome.wire())
 
 

@@ -139,3 +139,25 @@ async def recall_resource(
             party=caller_party(caller),
             now=clock.now(),
         )
+
+
+BATCH_RECALLED = "Recalled by the sender before it was created"
+
+
+async def recall_batch(*, pool: asyncpg.Pool, caller: Caller, batch_id: uuid.UUID) -> RecallOutcome:
+    """A whole batch (404 unknown, 403 another owner's): an open one is cancelled (nothing of it
+    exists yet); of a committed one, recipients not created yet will not be, and the
+    correspondences created so far are recalled as above, in one transaction."""
+    from correspondence.batch import repository as batch_repo
+    from correspondence.batch.schemas import CANCELLED, OPEN
+    from correspondence.batch.use_cases.view import owned_batch
+
+    now = clock.now()
+    async with pool.acquire() as conn, conn.transaction():
+        batch = await owned_batch(conn, caller, batch_id, lock=True)
+        if batch["status"] == OPEN:
+            await batch_repo.set_status(conn, batch_id, CANCELLED, now)
+        elif batch["status"] != CANCELLED:
+            await batch_repo.stop_creating(conn, batch_id, BATCH_RECALLED)
+        ids = [i async for chunk in batch_repo.correspondence_ids(conn, batch_id) for i in chunk]
+        return await recall_correspondences(conn, ids, party=caller_party(caller), now=now)
