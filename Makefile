@@ -58,9 +58,10 @@ chaos: $(STAMP) clamd ## fault injection at full size (processes killed, Postgre
 fuzz: $(STAMP) ## schemathesis (official document, running service) and the odd-values fuzzing of every parameter
 	$(VENV)/bin/pytest -q tests/test_schemathesis.py tests/test_fuzz_odd_values.py
 
-bench: $(STAMP) ## Initialize load benchmark; writes bench/RESULTS.md (needs wrk: installed if missing)
+bench: $(STAMP) ## Initialize against the bare app (alternating windows), bulk, serve's defaults, then a 100,000-recipient batch; writes bench/RESULTS.md (needs wrk: installed if missing)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) bench/initialize.py
+	$(PY) bench/batch.py
 
 bench-search: $(STAMP) ## recipients' search/overview at 1 M rows; appends its section to bench/RESULTS.md
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
