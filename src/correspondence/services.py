@@ -14,6 +14,7 @@ from correspondence.adapters.sms import SmsGateway
 from correspondence.adapters.webhooks import HttpWebhookSender, WebhookSender
 from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
+from correspondence.correspondence.use_cases.group_write import InitializeWriter
 from correspondence.kit.jobs import Worker
 from correspondence.limits.setup import Limits, open_limits
 from correspondence.registry.cache import ResourceCache
@@ -46,9 +47,17 @@ class Services:
     webhooks: WebhookSender | None = None  # made on first use, inside the event loop
     # Per-owner limits, from the settings (made anew by dataclasses.replace with other settings).
     limits: Limits = field(init=False)
+    _initialize_writer: InitializeWriter | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.limits = open_limits(self.settings)
+
+    @property
+    def initialize_writer(self) -> InitializeWriter:
+        """Initialize's group commit (correspondence/use_cases/group_write.py), one per process."""
+        if self._initialize_writer is None:
+            self._initialize_writer = InitializeWriter(self.pool)
+        return self._initialize_writer
 
     async def open_adapters(self) -> None:
         from correspondence.adapters import open_blob_store, open_email_sender, open_scanner, open_sms_gateway

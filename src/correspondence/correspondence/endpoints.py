@@ -93,6 +93,7 @@ async def _initialize(svc: Services, caller: Caller, raw: bytes) -> Response:
             request=body,
             reminder_delay=timedelta(days=svc.settings.reminder_delay_days),
             notification_cap=svc.limits.notification_cap,
+            writer=svc.initialize_writer,
         )
     except InvalidTemplate:
         return json_response(INVALID_TEMPLATE_TEXT, status=400)

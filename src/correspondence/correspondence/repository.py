@@ -534,3 +534,109 @@ ON CONFLICT (content_id) DO NOTHING"""
 async def mark_published(conn: asyncpg.Connection, ids: list[uuid.UUID], at: datetime) -> None:
     if ids:
         await conn.execute(MARK_PUBLISHED, ids, at)
+
+
+# Many Initialize requests in one statement (use_cases/group_write.py): each request's values are
+# arrays indexed by its number `n` (1-based); its recipients name it in `qn`. Only requests without
+# an idempotency key or attachments come here, so neither the claim nor the links are written;
+# otherwise every row is what INSERT_INITIALIZE writes for the request, and a request whose single
+# recipient is reserved writes nothing (`go` leaves it out), as there.
+INSERT_INITIALIZE_MANY = """
+WITH q AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                       $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                       $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::bool[],
+                       $18::bool[], $19::bool[], $20::bool[], $21::smallint[], $22::smallint[],
+                       $23::smallint[], $24::timestamptz[], $25::timestamptz[], $26::timestamptz[],
+                       $27::bool[], $28::bool[], $29::bool[], $30::text[])
+    WITH ORDINALITY AS q(content_id, language, title, summary, body, reply_options, property_list,
+                         external_references, notification, resource_id, sender, owner_org, senders_reference,
+                         message_sender, publish_time, due, ignore_reservation, confirmation, confidential,
+                         forwarding, template, channel, rem_channel, main_time, reminder_time, now, single,
+                         override, custom, party, n)),
+r AS MATERIALIZED (
+  SELECT x.*,
+    CASE WHEN x.template IS NULL OR x.reserved THEN NULL
+         WHEN x.custom THEN 0::smallint
+         WHEN (x.channel = 0 AND x.email IS NOT NULL) OR (x.channel = 1 AND x.mobile IS NOT NULL)
+           OR (x.channel >= 2 AND (x.email IS NOT NULL OR x.mobile IS NOT NULL)) THEN 0::smallint
+         ELSE 1::smallint END AS main_status,
+    CASE WHEN x.template IS NULL OR x.reserved OR x.rem_oid IS NULL THEN NULL
+         WHEN x.custom THEN 0::smallint
+         WHEN (x.rem_channel = 0 AND x.email IS NOT NULL) OR (x.rem_channel = 1 AND x.mobile IS NOT NULL)
+           OR (x.rem_channel >= 2 AND (x.email IS NOT NULL OR x.mobile IS NOT NULL)) THEN 0::smallint
+         ELSE 1::smallint END AS rem_status
+  FROM (SELECT t.ord, t.id, t.recipient, t.main_oid, t.rem_oid, q.*,
+               CASE WHEN q.override THEN NULL ELSE c.email END AS email,
+               CASE WHEN q.override THEN NULL ELSE c.mobile END AS mobile,
+               COALESCE(c.reserved, false) AND NOT COALESCE(q.ignore_reservation, false)
+                 AND t.recipient LIKE 'urn:altinn:person:identifier-no:%' AS reserved
+        FROM unnest($31::int[], $32::uuid[], $33::text[], $34::uuid[], $35::uuid[]) WITH ORDINALITY
+               AS t(qn, id, recipient, main_oid, rem_oid, ord)
+        JOIN q ON q.n = t.qn
+        LEFT JOIN LATERAL (SELECT ct.email, ct.mobile, ct.reserved FROM contacts ct
+                           WHERE ct.party = t.recipient OFFSET 0) c ON true) x),
+go AS MATERIALIZED (
+  SELECT q.n FROM q WHERE NOT (q.single AND EXISTS (SELECT 1 FROM r WHERE r.n = q.n AND r.reserved))),
+w AS MATERIALIZED (SELECT r.* FROM r JOIN go ON go.n = r.n),
+ins_content AS (
+  INSERT INTO correspondence_contents (id, language, message_title, message_summary, message_body,
+    reply_options, property_list, external_references, notification, created)
+  SELECT q.content_id, q.language, q.title, q.summary, q.body, q.reply_options::jsonb, q.property_list::jsonb,
+         q.external_references::jsonb, q.notification::jsonb, q.now
+  FROM q JOIN go ON go.n = q.n),
+ins_corr AS (
+  INSERT INTO correspondences (id, content_id, resource_id, recipient, sender, service_owner_id,
+    senders_reference, message_sender, requested_publish_time, due_date_time, ignore_reservation,
+    is_confirmation_needed, is_confidential, allow_forwarding, idempotent_key, created, status,
+    status_changed)
+  SELECT w.id, w.content_id, w.resource_id, w.recipient, w.sender, w.owner_org, w.senders_reference,
+         w.message_sender, w.publish_time, w.due, w.ignore_reservation, w.confirmation, w.confidential,
+         w.forwarding, NULL::uuid, w.now, CASE WHEN w.reserved THEN 10 ELSE 1 END::smallint, w.now
+  FROM w),
+ins_status AS (
+  INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
+  SELECT w.id, s.status, s.txt, w.now, w.party FROM w
+  CROSS JOIN LATERAL (VALUES (0::smallint, 'Initialized'),
+    (CASE WHEN w.reserved THEN 10 ELSE 1 END::smallint,
+     CASE WHEN w.reserved THEN 'Reserved' ELSE 'ReadyForPublish' END)) s(status, txt)),
+ins_orders AS (
+  INSERT INTO notification_orders (id, correspondence_id, is_reminder, template, channel,
+    requested_send_time, recipient, email_address, mobile_number, status, created)
+  SELECT o.oid, w.id, o.rem, w.template, o.ch, o.t, w.recipient, w.email, w.mobile, o.st, w.now
+  FROM w
+  CROSS JOIN LATERAL (VALUES (w.main_oid, false, w.channel, w.main_time, w.main_status),
+                             (w.rem_oid, true, w.rem_channel, w.reminder_time, w.rem_status))
+                      o(oid, rem, ch, t, st)
+  WHERE o.st IS NOT NULL),
+ins_jobs AS (
+  -- One publish job and one due-date job per request, naming all its correspondences.
+  INSERT INTO jobs (task, ref_id, payload, run_at, created)
+  SELECT 'correspondence.publish', NULL::uuid, jsonb_build_object('ids', jsonb_agg(w.id ORDER BY w.ord)),
+         GREATEST(min(w.publish_time), min(w.now)), min(w.now)
+  FROM w GROUP BY w.n
+  UNION ALL
+  SELECT 'correspondence.due', NULL::uuid, jsonb_build_object('ids', jsonb_agg(w.id ORDER BY w.ord)),
+         min(w.due), min(w.now)
+  FROM w WHERE w.due IS NOT NULL AND NOT w.reserved GROUP BY w.n),
+ins_events AS (
+  INSERT INTO event_outbox (type, ids, created)
+  SELECT e.type, e.ids, e.created FROM (
+    SELECT 'correspondenceinitialized' AS type,
+           array_agg(w.id ORDER BY w.ord) FILTER (WHERE NOT w.reserved) AS ids, min(w.now) AS created
+    FROM w GROUP BY w.n
+    UNION ALL
+    SELECT 'correspondencereceiverreserved', array_agg(w.id ORDER BY w.ord) FILTER (WHERE w.reserved),
+           min(w.now)
+    FROM w GROUP BY w.n) e
+  WHERE e.ids IS NOT NULL)
+SELECT r.n, r.reserved, r.main_status, r.rem_status, EXISTS (SELECT 1 FROM go WHERE go.n = r.n) AS written
+FROM r ORDER BY r.n, r.ord
+"""
+
+
+async def insert_initialize_many(
+    conn: asyncpg.Connection | asyncpg.Pool, args: list[Any]
+) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await conn.fetch(INSERT_INITIALIZE_MANY, *args)
+    return rows

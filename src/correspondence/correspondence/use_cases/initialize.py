@@ -23,6 +23,7 @@ from correspondence.correspondence.schemas import (
     ReferenceTypeExt,
 )
 from correspondence.correspondence.use_cases.access import caller_party
+from correspondence.correspondence.use_cases.group_write import InitializeWriter, groupable
 from correspondence.kit import clock
 from correspondence.kit.ids import new_id, new_ids
 from correspondence.kit.text import (
@@ -98,10 +99,12 @@ async def initialize_correspondences(
     min_expiration_days: int = 1,
     max_file_bytes: int = 2_000_000_000,
     notification_cap: NotificationCap | None = None,
+    writer: InitializeWriter | None = None,
 ) -> InitializeResult:
     """`uploads`: the files of a multipart Initialize (None on the JSON endpoint); `scan`: new
     files wait for a malware scan before the correspondences may be published;
-    `notification_cap`: the daily cap, when some owner has one (429 instead of writing)."""
+    `notification_cap`: the daily cap, when some owner has one (429 instead of writing);
+    `writer`: group commit with concurrent requests (group_write.py), for those it can write."""
     corr = request.correspondence
     content = corr.content
     now = clock.now()
@@ -252,6 +255,8 @@ async def initialize_correspondences(
     ]
 
     def write() -> Awaitable[list[asyncpg.Record]]:
+        if writer is not None and groupable(args):
+            return writer.write(args)
         return write_initialize(
             pool,
             attachments,
