@@ -88,12 +88,24 @@ ANALYSIS_BEGIN = "<!-- search-analysis:begin (kept when bench/search.py rewrites
 ANALYSIS_END = "<!-- search-analysis:end -->"
 
 
-def app_env() -> dict[str, str]:
+def app_env(src: Path = ROOT / "src") -> dict[str, str]:
+    """The service's environment; `src` is the code it runs (this tree's, or an exported commit's)."""
     return child_env(
         CORRESPONDENCE_DATA_DIR=str(DATA),
         CORRESPONDENCE_ACCESS_LOG="false",
         CORRESPONDENCE_LOG_LEVEL="warning",
+        PYTHONPATH=str(src),
     )
+
+
+def export_rev(rev: str) -> Path:
+    """`git archive REV src` under bench/out/search-compare: the code of the B side of an A/B run."""
+    target = OUT / "search-compare"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "src"
 
 
 def cli(*args: str) -> str:
@@ -544,6 +556,7 @@ def prime(base: str, requests: Path, count: int, connections: int) -> float:
 class Measurement:
     scenario: str
     label: str
+    variant: str  # "this tree", or the commit of the other side of an A/B run
     run: int
     attempt: int
     connections: int
@@ -594,6 +607,7 @@ def measure(
     run: int,
     attempt: int,
     *,
+    variant: str,
     target: str,
     requests: Path,
     server: Server,
@@ -606,7 +620,7 @@ def measure(
 ) -> Measurement:
     env = {"BENCH_REQUESTS": str(requests)}
     other_before = quiet.wait()
-    log(f"run {run} {SCENARIOS[key]}: warm-up {warmup} s")
+    log(f"run {run} {SCENARIOS[key]} [{variant}]: warm-up {warmup} s")
     run_wrk(target, LUA, env, connections, warmup)
     time.sleep(1.0)
     before = asyncio.run(counters(url))
@@ -629,7 +643,7 @@ def measure(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    log(f"run {run} {SCENARIOS[key]}: measuring {duration} s")
+    log(f"run {run} {SCENARIOS[key]} [{variant}]: measuring {duration} s")
     wall0 = time.monotonic()
     result = run_wrk(target, LUA, env, connections, duration)
     wall = time.monotonic() - wall0
@@ -649,6 +663,7 @@ def measure(
     m = Measurement(
         scenario=key,
         label=SCENARIOS[key],
+        variant=variant,
         run=run,
         attempt=attempt,
         connections=connections,
@@ -673,7 +688,7 @@ def measure(
         inbox_index_scans=after["inbox"] - before["inbox"],
     )
     log(
-        f"run {run} {m.label}: {m.rps:,.0f} req/s, p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms, "
+        f"run {run} {m.label} [{variant}]: {m.rps:,.0f} req/s, p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms, "
         f"non-2xx {m.non2xx}, socket errors {m.socket_errors}, server {m.server_cpu:.0f} %, "
         f"PostgreSQL {m.pg_cpu:.0f} %, wrk {m.wrk_cpu:.0f} %, other {m.other_cpu:.0f} %, "
         f"RSS {m.server_rss_mb:.0f} MB, Fetched rows +{m.fetched_rows:,}, "
@@ -715,6 +730,10 @@ def summarize_profile(raw: Path, top: int = 25) -> str:
 # --- report ---------------------------------------------------------------------------------------
 
 
+def _order(m: Measurement) -> tuple[int, int, bool]:
+    return (list(SCENARIOS).index(m.scenario), m.run, m.variant != "this tree")
+
+
 def _verdict(values: list[bool]) -> str:
     if values and all(values):
         return "**met**" + (f" (all {len(values)} runs)" if len(values) > 1 else "")
@@ -741,7 +760,7 @@ def section(
     names = {1: "ReadyForPublish", 2: "Published", 4: "Read", 6: "Confirmed", 9: "Archived"}
     total = sum(load.status_mix.values())
     w(SECTION_BEGIN)
-    w("## Search at 1M rows")
+    w("## Search and overview at 10M rows")
     w("")
     w(
         "Written by `bench/search.py` (`make bench-search`); the part marked *analysis* is kept "
@@ -818,34 +837,46 @@ def section(
     w("### Results")
     w("")
     w(
-        "| Scenario | Run | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | server CPU % "
+        "| Scenario | Code | Run | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | server CPU % "
         "| PostgreSQL CPU % | wrk CPU % | other CPU % | server peak RSS MB | Fetched rows written |"
     )
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for m in sorted(ms, key=lambda m: (list(SCENARIOS).index(m.scenario), m.run)):
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for m in sorted(ms, key=_order):
         w(
-            f"| {m.label}, c{m.connections} | {m.run} | {m.rps:,.0f} | {m.p50_ms:.1f} | {m.p99_ms:.1f} | "
+            f"| {m.label}, c{m.connections} | {m.variant} | {m.run} | {m.rps:,.0f} | {m.p50_ms:.1f} | "
+            f"{m.p99_ms:.1f} | "
             f"{m.max_ms:.0f} | {m.non2xx} | {m.socket_errors} | {m.server_cpu:.0f} | {m.pg_cpu:.0f} | "
             f"{m.wrk_cpu:.0f} | {m.other_cpu:.0f}{'' if m.attempt == 1 else f' (attempt {m.attempt})'} | "
             f"{m.server_rss_mb:.0f} | {m.fetched_rows:,} |"
         )
     w("")
     w("CPU per request (µs): " + "; ".join(
-        f"{m.label.split(',')[0]} run {m.run}: server {m.server_cpu * 1e4 / m.rps:,.0f}, "
+        f"{m.label.split(',')[0]} [{m.variant}] run {m.run}: server {m.server_cpu * 1e4 / m.rps:,.0f}, "
         f"PostgreSQL {m.pg_cpu * 1e4 / m.rps:,.0f}"
-        for m in sorted(ms, key=lambda m: (list(SCENARIOS).index(m.scenario), m.run))
+        for m in sorted(ms, key=_order)
         if m.rps
     ) + ".")  # fmt: skip
     w("")
-    searches = [m for m in ms if m.scenario == "search"]
+    ours = [m for m in ms if m.variant == "this tree"]
+    rows_m = f"{load.rows['correspondences'] / 1e6:.0f} M rows"
     w("### Target")
     w("")
-    w("| Target | Measured | Verdict |")
+    w("| Target | Measured (every window of this tree's code) | Verdict |")
     w("|---|---|---|")
+    for key, what in (("search", "search pages"), ("overview", "overviews")):
+        windows = [m for m in ours if m.scenario == key]
+        if not windows:
+            continue
+        w(
+            f"| ≥ 2,000 {what}/s with p99 ≤ 20 ms at {rows_m} (c{opts.connections}, 2 cores, wrk "
+            "included) | "
+            + " · ".join(f"{m.rps:,.0f}/s, p99 {m.p99_ms:.1f} ms" for m in windows)
+            + f" | {_verdict([m.rps >= 2000 and m.p99_ms <= 20 for m in windows])} |"
+        )
     w(
-        "| ≥ 2,000 search pages/s with p99 ≤ 20 ms at 1 M rows (c32, 2 cores, wrk included) | "
-        + " · ".join(f"{m.rps:,.0f}/s, p99 {m.p99_ms:.1f} ms" for m in searches)
-        + f" | {_verdict([m.rps >= 2000 and m.p99_ms <= 20 for m in searches])} |"
+        "| server RSS ≤ 150 MB under load | "
+        + " · ".join(f"{m.server_rss_mb:.0f} MB" for m in ours)
+        + f" | {_verdict([m.server_rss_mb <= 150 for m in ours])} |"
     )
     w(
         "| no non-2xx responses | "
@@ -931,6 +962,9 @@ def main() -> None:
     parser.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine")
     parser.add_argument("--retries", type=int, default=2, help="re-measurements of a disturbed window")
     parser.add_argument("--api-workers", type=int, default=1, help="API processes: `serve --workers N`")
+    parser.add_argument(
+        "--compare", default="", help="a commit to measure side by side (A/B, windows in turn) with this tree"
+    )
     opts = parser.parse_args()
     argv = [".venv/bin/python", "bench/search.py", *sys.argv[1:]]
     started = datetime.now(UTC)
@@ -989,22 +1023,31 @@ def main() -> None:
         ids = asyncio.run(visible_ids(url, active, opts.per_recipient))
         requests = write_requests(tokens, ids)
 
-        serve = [
-            venv_bin("correspondence"),
-            "serve",
-            "--no-worker",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(PORT),
-            *(["--workers", str(opts.api_workers)] if opts.api_workers != 1 else []),
-        ]
-        app = start_server("api", serve, app_env(), f"http://127.0.0.1:{PORT}/health", LOGS)
-        servers.append(app)
-        base = f"http://127.0.0.1:{PORT}"
-        asyncio.run(preflight(base, url, tokens, ids))
-        log(f"priming: one search per recipient ({len(tokens):,})")
-        log(f"  … {prime(base, requests['search'], len(tokens), opts.connections):.0f} s")
+        # A, this tree's code; with --compare REV, B: that commit's, on the next port, in turn with A.
+        sides: dict[str, tuple[Server, str]] = {}
+        variants = [("this tree", ROOT / "src")]
+        if opts.compare:
+            variants.append((opts.compare, export_rev(opts.compare)))
+        for i, (variant, src) in enumerate(variants):
+            port = PORT + i
+            serve = [
+                venv_bin("correspondence"),
+                "serve",
+                "--no-worker",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                *(["--workers", str(opts.api_workers)] if opts.api_workers != 1 else []),
+            ]
+            name = "api" if i == 0 else "api-b"
+            app = start_server(name, serve, app_env(src), f"http://127.0.0.1:{port}/health", LOGS)
+            servers.append(app)
+            base = f"http://127.0.0.1:{port}"
+            sides[variant] = (app, base)
+            asyncio.run(preflight(base, url, tokens, ids))
+            log(f"priming [{variant}]: one search per recipient ({len(tokens):,})")
+            log(f"  … {prime(base, requests['search'], len(tokens), opts.connections):.0f} s")
         # the plan of the search, for someone with unpublished ones (what the preflight checked)
         probe = _with_unpublished(url)
         plan = asyncio.run(explain(url, probe))
@@ -1020,32 +1063,37 @@ def main() -> None:
             for key in SCENARIOS:
                 if key not in only:
                     continue
-                attempts: list[Measurement] = []
-                for attempt in range(1, opts.retries + 2):
-                    spy = OUT / f"search-pyspy-{key}-{run}.txt" if opts.py_spy else None
-                    m = measure(
-                        key,
-                        run,
-                        attempt,
-                        target=base,
-                        requests=requests[key],
-                        server=app,
-                        quiet=quiet,
-                        url=url,
-                        connections=opts.connections,
-                        warmup=opts.warmup,
-                        duration=opts.duration,
-                        py_spy=spy,
-                    )
-                    if spy is not None and spy.exists():
-                        summary = OUT / f"search-profile-{key}-{run}.txt"
-                        summary.write_text(summarize_profile(spy), encoding="utf-8")
-                        log(f"py-spy summary in {summary.relative_to(ROOT)}")
-                    attempts.append(m)
-                    if m.other_cpu <= opts.max_other_cpu or attempt > opts.retries:
-                        break
-                    log(f"others used {m.other_cpu:.0f} % CPU during the window: measuring it again")
-                results.append(min(attempts, key=lambda a: a.other_cpu))  # the least disturbed attempt
+                order = list(sides) if run % 2 else list(reversed(sides))  # alternate who goes first
+                for variant in order:
+                    app, base = sides[variant]
+                    attempts: list[Measurement] = []
+                    for attempt in range(1, opts.retries + 2):
+                        tag = f"{key}-{run}" + ("" if app.name == "api" else "-b")
+                        spy = OUT / f"search-pyspy-{tag}.txt" if opts.py_spy else None
+                        m = measure(
+                            key,
+                            run,
+                            attempt,
+                            variant=variant,
+                            target=base,
+                            requests=requests[key],
+                            server=app,
+                            quiet=quiet,
+                            url=url,
+                            connections=opts.connections,
+                            warmup=opts.warmup,
+                            duration=opts.duration,
+                            py_spy=spy,
+                        )
+                        if spy is not None and spy.exists():
+                            summary = OUT / f"search-profile-{tag}.txt"
+                            summary.write_text(summarize_profile(spy), encoding="utf-8")
+                            log(f"py-spy summary in {summary.relative_to(ROOT)}")
+                        attempts.append(m)
+                        if m.other_cpu <= opts.max_other_cpu or attempt > opts.retries:
+                            break
+                        log(f"others used {m.other_cpu:.0f} % CPU during the window: measuring it again")
+                    results.append(min(attempts, key=lambda a: a.other_cpu))  # the least disturbed attempt
         # again after the windows: the overviews' writes must not have cost the scan its index-only-ness
         after = asyncio.run(explain(url, probe))
         log(
