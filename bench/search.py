@@ -99,12 +99,14 @@ def app_env(src: Path = ROOT / "src") -> dict[str, str]:
 
 
 def export_rev(rev: str) -> Path:
-    """`git archive REV src` under bench/out/search-compare: the code of the B side of an A/B run."""
+    """`git archive REV src` under bench/out/search-compare: the code of the B side of an A/B run.
+    It gets this tree's migrations (serve applies them at start): both sides run on one database."""
     target = OUT / "search-compare"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    shutil.copytree(ROOT / "migrations", target / "migrations")
     return target / "src"
 
 
