@@ -62,7 +62,7 @@ bench: $(STAMP) ## Initialize load benchmark; writes bench/RESULTS.md (needs wrk
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) bench/initialize.py
 
-bench-search: $(STAMP) ## recipients' search/overview at 1 M rows; appends its section to bench/RESULTS.md
+bench-search: $(STAMP) ## recipients' search/overview at 10 M rows over 100,000 recipients; appends its section to bench/RESULTS.md
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) bench/search.py
 
