@@ -291,30 +291,6 @@ async def record_fetched_many(
     )
 
 
-async def get_history_and_orders(
-    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID
-) -> tuple[list[StatusRow], list[tuple[uuid.UUID, bool]]]:
-    """The status history and the notification orders (id, is reminder) in one round trip."""
-    row = await conn.fetchrow(
-        """WITH h AS (SELECT status, status_text, status_changed, id FROM correspondence_statuses
-                      WHERE correspondence_id = $1),
-                o AS (SELECT id, is_reminder, created FROM notification_orders WHERE correspondence_id = $1)
-           SELECT ARRAY(SELECT status FROM h ORDER BY status_changed, id) AS statuses,
-                  ARRAY(SELECT status_text FROM h ORDER BY status_changed, id) AS texts,
-                  ARRAY(SELECT status_changed FROM h ORDER BY status_changed, id) AS changed,
-                  ARRAY(SELECT id FROM h ORDER BY status_changed, id) AS ids,
-                  ARRAY(SELECT id FROM o ORDER BY is_reminder, created, id) AS order_ids,
-                  ARRAY(SELECT is_reminder FROM o ORDER BY is_reminder, created, id) AS reminders""",
-        cid,
-    )
-    assert row is not None
-    history = [
-        StatusRow(*values)
-        for values in zip(row["statuses"], row["texts"], row["changed"], row["ids"], strict=True)
-    ]
-    return history, list(zip(row["order_ids"], row["reminders"], strict=True))
-
-
 async def get_status_history(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> list[StatusRow]:
     rows = await conn.fetch(
         """SELECT status, status_text, status_changed, id FROM correspondence_statuses
