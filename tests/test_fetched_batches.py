@@ -5,6 +5,8 @@ inside a batch as across batches, and a failed batch fails every request in it."
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -61,16 +63,33 @@ async def test_the_overview_answers_after_its_fetched_row_is_committed(
     assert counts == [1, 1, 1, 1]
 
 
+class Sessions:
+    """Stands in for a pool: counts the sessions opened and the ones given back."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.closed = 0
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[int]:
+        self.opened += 1
+        try:
+            yield self.opened
+        finally:
+            self.closed += 1
+
+
 async def test_items_that_arrive_during_a_flush_go_in_the_next_batch() -> None:
     batches: list[list[int]] = []
     release = asyncio.Event()
 
-    async def flush(items: list[int]) -> None:
+    async def flush(session: int, items: list[int]) -> None:
         batches.append(items)
         if len(batches) == 1:
             await release.wait()
 
-    batcher: Batcher[int] = Batcher(flush)
+    sessions = Sessions()
+    batcher: Batcher[int, int] = Batcher(sessions.open, flush)
     first = asyncio.create_task(batcher.submit(0))
     await asyncio.sleep(0)
     await asyncio.sleep(0)
@@ -81,13 +100,14 @@ async def test_items_that_arrive_during_a_flush_go_in_the_next_batch() -> None:
     release.set()
     await asyncio.gather(first, *rest)
     assert batches == [[0], [1, 2, 3, 4, 5]]
+    assert (sessions.opened, sessions.closed) == (1, 1)  # one session for both, given back after
 
 
 async def test_a_failed_flush_fails_every_request_of_its_batch_and_the_next_batch_runs() -> None:
     calls = 0
     gate = asyncio.Event()
 
-    async def flush(items: list[int]) -> None:
+    async def flush(session: int, items: list[int]) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -96,7 +116,8 @@ async def test_a_failed_flush_fails_every_request_of_its_batch_and_the_next_batc
         if calls == 2:
             raise asyncpg.PostgresConnectionError("gone")
 
-    batcher: Batcher[int] = Batcher(flush)
+    sessions = Sessions()
+    batcher: Batcher[int, int] = Batcher(sessions.open, flush)
     first = asyncio.create_task(batcher.submit(0))
     await asyncio.sleep(0)
     second = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
@@ -106,19 +127,20 @@ async def test_a_failed_flush_fails_every_request_of_its_batch_and_the_next_batc
     for task in second:
         with pytest.raises(asyncpg.PostgresConnectionError):
             await task
-    await batcher.submit(3)  # the writer goes on after a failed batch
+    await batcher.submit(3)  # the writer goes on after a failed batch, in a new session
     assert calls == 3
+    assert (sessions.opened, sessions.closed) == (2, 2)
 
 
 async def test_a_request_that_gives_up_does_not_stop_the_batch() -> None:
     written: list[int] = []
     gate = asyncio.Event()
 
-    async def flush(items: list[int]) -> None:
+    async def flush(session: int, items: list[int]) -> None:
         await gate.wait()
         written.extend(items)
 
-    batcher: Batcher[int] = Batcher(flush)
+    batcher: Batcher[int, int] = Batcher(Sessions().open, flush)
     a = asyncio.create_task(batcher.submit(1))
     b = asyncio.create_task(batcher.submit(2))
     await asyncio.sleep(0)
@@ -127,3 +149,26 @@ async def test_a_request_that_gives_up_does_not_stop_the_batch() -> None:
     await b
     assert written == [1, 2]
     assert a.cancelled()
+
+
+async def test_a_session_that_cannot_be_opened_fails_the_batch_and_the_next_one_tries_again() -> None:
+    tries = 0
+
+    @asynccontextmanager
+    async def flaky() -> AsyncIterator[int]:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise OSError("connection refused")
+        yield tries
+
+    written: list[int] = []
+
+    async def flush(session: int, items: list[int]) -> None:
+        written.extend(items)
+
+    batcher: Batcher[int, int] = Batcher(flaky, flush)
+    with pytest.raises(OSError):
+        await batcher.submit(1)
+    await batcher.submit(2)
+    assert written == [2]

@@ -123,10 +123,9 @@ class _FetchedWriter:
     all the overviews that arrive while the previous batch is being written."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self.batcher: Batcher[_Fetch] = Batcher(self._write)
+        self.batcher: Batcher[asyncpg.Connection, _Fetch] = Batcher(pool.acquire, self._write)
 
-    async def _write(self, items: list[_Fetch]) -> None:
+    async def _write(self, conn: asyncpg.Connection, items: list[_Fetch]) -> None:
         # The debounce cannot see rows of its own statement: one per correspondence and party.
         seen: set[tuple[uuid.UUID, str | None]] = set()
         unique: list[_Fetch] = []
@@ -135,7 +134,7 @@ class _FetchedWriter:
             if item[3] is None or key not in seen:
                 seen.add(key)
                 unique.append(item)
-        await repo.record_fetched_many(self.pool, unique)
+        await repo.record_fetched_many(conn, unique)
 
 
 _writers: weakref.WeakKeyDictionary[asyncpg.Pool, _FetchedWriter] = weakref.WeakKeyDictionary()
