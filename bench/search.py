@@ -1,11 +1,12 @@
-"""Recipients' side at 1 M rows: wrk against search and overview, as recipients.
+"""Recipients' side at 10 M rows: wrk against search and overview, as recipients.
 
 Sets up its own embedded PostgreSQL under bench/out/search-data (tuned as bench/initialize.py does),
-runs the migrations and fills it set-based (INSERT … SELECT FROM generate_series) with 1,000,000
-correspondences over 10,000 person recipients, their status history and 2 notification orders each;
-VACUUM ANALYZE. Then starts `correspondence serve --no-worker`, mints a read token per recipient
-with the development issuer's key in the data dir, and measures with wrk -t1 -c32 (3 s warm-up,
-15 s measured):
+runs the migrations and fills it set-based (INSERT … SELECT FROM generate_series, on two connections
+with wal_level=minimal, keys and indexes built after) with 10,000,000 correspondences over 100,000
+person recipients, their status history and 2 notification orders each; VACUUM ANALYZE. Then starts
+`correspondence serve --no-worker`, mints read tokens for --active (20,000) of the recipients, the
+sessions of the windows, with the development issuer's key in the data dir, primes the token cache,
+reads the overviews' rows once, and measures with wrk -t1 -c32 (3 s warm-up, 15 s measured, 3 runs):
 
   (a) search   GET /correspondence/api/v1/correspondence?resourceId=bench-search-N&role=Recipient&limit=100,
                a random recipient (resourceId and role are required; N is fixed per recipient)
@@ -13,10 +14,11 @@ with the development issuer's key in the data dir, and measures with wrk -t1 -c3
       (records a debounced Fetched status row: a write, as the service really does)
 
 plus EXPLAIN (ANALYZE, BUFFERS) of the search statement the code builds. Appends (or replaces) the
-"Search at 1M rows" section of bench/RESULTS.md. Everything it starts is stopped when it ends.
+"Search and overview at 10M rows" section of bench/RESULTS.md. Everything it starts is stopped when
+it ends.
 
-    .venv/bin/python bench/search.py [--runs 2] [--rows 1000000] [--recipients 10000] [--reuse]
-                                     [--api-workers 2]   # serve --workers 2
+    .venv/bin/python bench/search.py [--runs 3] [--rows 10000000] [--recipients 100000] [--active 20000]
+                                     [--load-only] [--reuse] [--compare REV] [--api-workers 2]
 """
 
 from __future__ import annotations
@@ -570,7 +572,7 @@ async def preflight(base: str, url: str, tokens: dict[str, str], ids: dict[str, 
 def prime(base: str, requests: Path, count: int, connections: int) -> float:
     """Every line of `requests` in turn, at least once, before anything is measured: each token is
     verified (RS256) and cached by the service once, as in a recipient's session."""
-    seconds = max(5, count // 300)
+    seconds = max(5, count // 200)  # ~300 first uses/s (RS256) on a quiet machine
     t0 = time.monotonic()
     result = run_wrk(
         base, LUA, {"BENCH_REQUESTS": str(requests), "BENCH_ORDER": "cycle"}, connections, seconds
