@@ -844,9 +844,10 @@ def section(
         "notification orders (2 each). No jobs rows."
     )
     w(
-        "- Load: set-based, `INSERT … SELECT FROM generate_series` after `correspondence migrate`; "
-        "secondary "
-        f"indexes dropped during the load and rebuilt from their own definitions, then `VACUUM ANALYZE`: "
+        "- Load: set-based, `INSERT … SELECT FROM generate_series` after `correspondence migrate`, on two "
+        "connections with `wal_level=minimal` (each table truncated and filled in one transaction); primary "
+        "keys and secondary indexes dropped first and built after from their own definitions "
+        "(`maintenance_work_mem=2GB`), `VACUUM ANALYZE` per table; steps on the two connections overlap: "
         f"**{load.seconds:.0f} s** in all, **{load.correspondences_per_s:,.0f} correspondences/s**, "
         f"{load.rows_per_s:,.0f} rows/s over the 4 tables ("
         + ", ".join(f"{k} {v:.0f} s" for k, v in load.steps.items())
@@ -857,8 +858,8 @@ def section(
         f"`-d{opts.duration}s --timeout "
         "10s --latency -s bench/get.lua`; each request is a random line of a list: (a) the path "
         f"`{SEARCH_PATH.format(resource='bench-search-N')}` (N fixed per recipient) "
-        f"with one of {opts.recipients:,} recipients' read tokens (RS256, development "
-        "issuer); "
+        f"with one of {opts.active:,} recipients' read tokens (the sessions: a random sample of the "
+        f"{opts.recipients:,}; RS256, development issuer); "
         f"(b) `{API}/{{id}}` of one of {opts.per_recipient} published correspondences of each recipient, "
         "with that recipient's token. (b) is not read-only: a recipient's overview appends a `Fetched` "
         "status row (debounced: not when the same party fetched it in the last 15 s), as the service "
