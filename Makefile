@@ -63,7 +63,7 @@ bench: $(STAMP) ## Initialize against the bare app (alternating windows), bulk, 
 	$(PY) bench/initialize.py
 	$(PY) bench/batch.py
 
-bench-search: $(STAMP) ## recipients' search/overview at 1 M rows; appends its section to bench/RESULTS.md
+bench-search: $(STAMP) ## recipients' search/overview at 10 M rows over 100,000 recipients; appends its section to bench/RESULTS.md
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(PY) bench/search.py
 

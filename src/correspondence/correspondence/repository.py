@@ -171,6 +171,49 @@ async def get_correspondence(
     return row
 
 
+async def get_for_overview(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> asyncpg.Record | None:
+    """get_correspondence's row with what the overview shows besides, in one round trip: the status
+    history (h_* arrays, in order), the notification orders (o_* arrays) and whether any attachment
+    is linked (the attachment slice lists them)."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        """SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
+                  ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
+                  ct.external_references::text AS external_references,
+                  ct.notification::text AS notification_request,
+                  COALESCE(r.min_auth_level, 0) AS min_auth_level,
+                  h.statuses AS h_statuses, h.texts AS h_texts, h.changed AS h_changed, h.ids AS h_ids,
+                  o.ids AS o_ids, o.reminders AS o_reminders,
+                  EXISTS (SELECT 1 FROM correspondence_attachments l WHERE l.correspondence_id = c.id)
+                    AS has_attachments
+           FROM correspondences c JOIN correspondence_contents ct ON ct.id = c.content_id
+           LEFT JOIN resources r ON r.resource_id = c.resource_id
+           CROSS JOIN LATERAL (
+             SELECT array_agg(s.status ORDER BY s.status_changed, s.id) AS statuses,
+                    array_agg(s.status_text ORDER BY s.status_changed, s.id) AS texts,
+                    array_agg(s.status_changed ORDER BY s.status_changed, s.id) AS changed,
+                    array_agg(s.id ORDER BY s.status_changed, s.id) AS ids
+             FROM correspondence_statuses s WHERE s.correspondence_id = c.id) h
+           CROSS JOIN LATERAL (
+             SELECT array_agg(n.id ORDER BY n.is_reminder, n.created, n.id) AS ids,
+                    array_agg(n.is_reminder ORDER BY n.is_reminder, n.created, n.id) AS reminders
+             FROM notification_orders n WHERE n.correspondence_id = c.id) o
+           WHERE c.id = $1""",
+        cid,
+    )
+    return row
+
+
+def history_of(row: asyncpg.Record) -> list[StatusRow]:
+    """The status history get_for_overview carries."""
+    columns = (row["h_statuses"], row["h_texts"], row["h_changed"], row["h_ids"])
+    return [StatusRow(*values) for values in zip(*(c or () for c in columns), strict=True)]
+
+
+def orders_of(row: asyncpg.Record) -> list[tuple[uuid.UUID, bool]]:
+    """The notification orders (id, is reminder) get_for_overview carries."""
+    return list(zip(row["o_ids"] or (), row["o_reminders"] or (), strict=True))
+
+
 async def delegation(conn: asyncpg.Connection | asyncpg.Pool, person: str, party: str) -> bool | None:
     """None without a delegation; else whether it includes confidential correspondence."""
     confidential: bool | None = await conn.fetchval(
@@ -226,28 +269,26 @@ async def record_fetched(
     )
 
 
-async def get_history_and_orders(
-    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID
-) -> tuple[list[StatusRow], list[tuple[uuid.UUID, bool]]]:
-    """The status history and the notification orders (id, is reminder) in one round trip."""
-    row = await conn.fetchrow(
-        """WITH h AS (SELECT status, status_text, status_changed, id FROM correspondence_statuses
-                      WHERE correspondence_id = $1),
-                o AS (SELECT id, is_reminder, created FROM notification_orders WHERE correspondence_id = $1)
-           SELECT ARRAY(SELECT status FROM h ORDER BY status_changed, id) AS statuses,
-                  ARRAY(SELECT status_text FROM h ORDER BY status_changed, id) AS texts,
-                  ARRAY(SELECT status_changed FROM h ORDER BY status_changed, id) AS changed,
-                  ARRAY(SELECT id FROM h ORDER BY status_changed, id) AS ids,
-                  ARRAY(SELECT id FROM o ORDER BY is_reminder, created, id) AS order_ids,
-                  ARRAY(SELECT is_reminder FROM o ORDER BY is_reminder, created, id) AS reminders""",
-        cid,
+async def record_fetched_many(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    items: list[tuple[uuid.UUID, str | None, datetime, datetime | None]],
+) -> None:
+    """record_fetched for many (correspondence, party, at, unless_since) at once: one statement,
+    committed on its own. The debounce sees the rows committed before it, not the others of the
+    same batch: a batch holds one item per correspondence and party (kit/batch.py, use_cases/view.py)."""
+    await conn.execute(
+        """INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
+           SELECT u.cid, 3, 'Fetched', u.at, u.party
+           FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[]) u(cid, party, at, since)
+           WHERE u.since IS NULL OR NOT EXISTS (
+             SELECT 1 FROM correspondence_statuses s
+             WHERE s.correspondence_id = u.cid AND s.status = 3 AND s.party IS NOT DISTINCT FROM u.party
+               AND s.status_changed > u.since)""",
+        [i[0] for i in items],
+        [i[1] for i in items],
+        [i[2] for i in items],
+        [i[3] for i in items],
     )
-    assert row is not None
-    history = [
-        StatusRow(*values)
-        for values in zip(row["statuses"], row["texts"], row["changed"], row["ids"], strict=True)
-    ]
-    return history, list(zip(row["order_ids"], row["reminders"], strict=True))
 
 
 async def get_status_history(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> list[StatusRow]:

@@ -105,8 +105,13 @@ async def resolve(
     *,
     allow: tuple[Role, ...] = ("sender", "recipient"),
     lock: bool = False,
+    overview: bool = False,
 ) -> Access:
-    row = await repo.get_correspondence(pool, correspondence_id, lock=lock)
+    """With `overview`, the row also carries what the overview shows (repo.get_for_overview)."""
+    if overview:
+        row = await repo.get_for_overview(pool, correspondence_id)
+    else:
+        row = await repo.get_correspondence(pool, correspondence_id, lock=lock)
     if row is None:
         raise errors.NOT_FOUND()
     party = caller_party(caller)

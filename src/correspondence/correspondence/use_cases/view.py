@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from correspondence.correspondence.schemas import STATUS_NAMES
 from correspondence.correspondence.use_cases.access import Access, resolve
 from correspondence.events import outbox
 from correspondence.kit import clock
+from correspondence.kit.batch import Batcher
 from correspondence.notification.use_cases.view import notification_details
 
 _PURGED = (repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN)
@@ -42,7 +44,9 @@ def current_status(history: list[repo.StatusRow]) -> repo.StatusRow:
 RECIPIENT_NAME = "{{recipientName}}"
 
 
-async def _content(pool: asyncpg.Pool, row: asyncpg.Record, published: bool) -> dict[str, Any]:
+async def _content(
+    pool: asyncpg.Pool, row: asyncpg.Record, published: bool, *, attachments: bool = True
+) -> dict[str, Any]:
     if published:
         # After publication the sender gets a placeholder, as the reference does (api.md §3.4).
         return {
@@ -63,12 +67,17 @@ async def _content(pool: asyncpg.Pool, row: asyncpg.Record, published: bool) -> 
         "messageTitle": texts[0],
         "messageSummary": texts[1],
         "messageBody": texts[2],
-        "attachments": await correspondence_attachments(pool, row["id"]),
+        "attachments": await correspondence_attachments(pool, row["id"]) if attachments else [],
     }
 
 
 async def _common(
-    pool: asyncpg.Pool, row: asyncpg.Record, history: list[repo.StatusRow], role: str
+    pool: asyncpg.Pool,
+    row: asyncpg.Record,
+    history: list[repo.StatusRow],
+    role: str,
+    *,
+    attachments: bool = True,
 ) -> dict[str, Any]:
     current = current_status(history)
     # After publication the sender sees a placeholder; the recipient always sees the content.
@@ -80,7 +89,7 @@ async def _common(
         "sendersReference": row["senders_reference"],
         "messageSender": row["message_sender"] or "",
         "recipient": row["recipient"],
-        "content": await _content(pool, row, published),
+        "content": await _content(pool, row, published, attachments=attachments),
         "created": iso(row["created"]),
         "requestedPublishTime": iso(row["requested_publish_time"]),
         "allowSystemDeleteAfter": None,
@@ -106,14 +115,50 @@ FETCH_DEBOUNCE = timedelta(seconds=15)
 _REPLY_LABEL = {"en": "Reply options:", "nn": "Svarval:"}
 
 
+_Fetch = tuple[uuid.UUID, str | None, datetime, datetime | None]  # cid, party, at, unless_since
+
+
+class _FetchedWriter:
+    """The overviews' Fetched rows, written in batches (kit/batch.py): one INSERT and one commit for
+    all the overviews that arrive while the previous batch is being written."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.batcher: Batcher[asyncpg.Connection, _Fetch] = Batcher(pool.acquire, self._write)
+
+    async def _write(self, conn: asyncpg.Connection, items: list[_Fetch]) -> None:
+        # The debounce cannot see rows of its own statement: one per correspondence and party.
+        seen: set[tuple[uuid.UUID, str | None]] = set()
+        unique: list[_Fetch] = []
+        for item in items:
+            key = (item[0], item[1])
+            if item[3] is None or key not in seen:
+                seen.add(key)
+                unique.append(item)
+        await repo.record_fetched_many(conn, unique)
+
+
+_writers: weakref.WeakKeyDictionary[asyncpg.Pool, _FetchedWriter] = weakref.WeakKeyDictionary()
+
+
+async def _record_fetched(pool: asyncpg.Pool, item: _Fetch) -> None:
+    try:
+        writer = _writers.get(pool)
+        if writer is None:
+            writer = _writers[pool] = _FetchedWriter(pool)
+    except TypeError:  # a pool (or connection) without weak references: written on its own
+        await repo.record_fetched(pool, item[0], item[1], item[2], unless_since=item[3])
+        return
+    await writer.batcher.submit(item)
+
+
 async def _record_fetch(pool: asyncpg.Pool, access: Access, *, debounce: bool, read: bool = False) -> None:
     """Recipients' reads leave Fetched (and, for the content, Read) in the history."""
     now = clock.now()
     cid = access.row["id"]
     if not read or access.row["read_at"] is not None:
-        # Only Fetched: one statement, which also does the debounce.
+        # Only Fetched: one statement, which also does the debounce (batched with other requests').
         since = now - FETCH_DEBOUNCE if debounce else None
-        await repo.record_fetched(pool, cid, access.party, now, unless_since=since)
+        await _record_fetched(pool, (cid, access.party, now, since))
         return
     statuses: list[int] = []
     if not debounce or not await repo.fetched_recently(pool, cid, access.party, now - FETCH_DEBOUNCE):
@@ -133,13 +178,15 @@ def _check_visible(access: Access, *, reject_purged: bool) -> None:
 
 
 async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.UUID) -> dict[str, Any]:
-    access = await resolve(pool, caller, correspondence_id)
+    # One read for the row, its history, orders and whether it has attachments; then the Fetched row.
+    # The history read before the Fetched row shows the same current status (Fetched never is).
+    access = await resolve(pool, caller, correspondence_id, overview=True)
     _check_visible(access, reject_purged=True)
     if access.role == "recipient":
         await _record_fetch(pool, access, debounce=True)
     row = access.row
-    history, orders = await repo.get_history_and_orders(pool, correspondence_id)
-    body = await _common(pool, row, history, access.role)
+    history, orders = repo.history_of(row), repo.orders_of(row)
+    body = await _common(pool, row, history, access.role, attachments=row["has_attachments"])
     options = body["replyOptions"]
     if len(options) > 3 and body["content"]["messageBody"]:
         label = _REPLY_LABEL.get(str(row["language"]).lower(), "Svarvalg:")
