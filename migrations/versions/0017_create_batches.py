@@ -12,13 +12,13 @@ outcome: NULL pending, 1 published, 2 failed (not created, or publishing failed)
 notified: NULL pending, 0 no notification ordered, 1 sent, 2 failed (none sent).
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 """
 
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 

@@ -27,9 +27,21 @@ _IDS, _RECIPIENTS, _MAIN_OIDS, _REM_OIDS = 9, 10, 24, 25
 _KEY, _ATTACHMENT_IDS, _PENDING = 22, 36, 38
 
 
+# A request with more recipients than this already spreads its statement's cost over its rows, and
+# goes on its own: one group at a time would put all bulk writing on one PostgreSQL backend (one
+# core; measured: 100-recipient requests at 10.0 k/s grouped against 16.9 k/s on their own).
+MAX_GROUPED_RECIPIENTS = 10
+
+
 def groupable(args: list[Any]) -> bool:
-    """Requests INSERT_INITIALIZE_MANY can write: no idempotency key, no attachments."""
-    return args[_KEY] is None and not args[_ATTACHMENT_IDS] and not args[_PENDING]
+    """Requests INSERT_INITIALIZE_MANY is worth writing together: few recipients, no idempotency
+    key, no attachments."""
+    return (
+        args[_KEY] is None
+        and not args[_ATTACHMENT_IDS]
+        and not args[_PENDING]
+        and len(args[_IDS]) <= MAX_GROUPED_RECIPIENTS
+    )
 
 
 class _Request:
