@@ -571,3 +571,32 @@ async def test_recalling_an_open_batch_cancels_it(client: httpx.AsyncClient, sen
     assert (await show(client, sender, batch["id"]))["status"] == "Cancelled"
     commit = await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
     assert commit.status_code == 409
+
+
+async def test_a_batch_cannot_pass_its_owners_daily_notification_cap(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, services: Services
+) -> None:
+    from correspondence.limits.setup import open_limits
+
+    cap = open_limits(services.settings.model_copy(update={"daily_notification_cap": 3})).notification_cap
+    assert cap is not None
+    note = builders.notification(notificationChannel="Email")
+    batch = await new_batch(client, sender, notification=note)
+    await put_page(client, sender, batch["id"], 1, orgs(4))  # 4 main + 4 reminders > 3
+    await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
+    async with services.pool.acquire() as conn, conn.transaction():
+        await create_next_chunk(
+            conn,
+            pool=services.pool,
+            resources=services.resources,
+            batch_id=uuid.UUID(batch["id"]),
+            chunk_size=10,
+            reminder_delay=timedelta(days=7),
+            notification_cap=cap,
+        )
+    assert (
+        await db.fetchval("SELECT count(*) FROM correspondences WHERE resource_id = $1", sender.resource_id)
+        == 0
+    )
+    errors = await db.fetch("SELECT error FROM batch_recipients WHERE batch_id = $1", uuid.UUID(batch["id"]))
+    assert len(errors) == 4 and all(r["error"].startswith("9430:") for r in errors)

@@ -39,6 +39,7 @@ def register(worker: Worker, services: Services) -> None:
                 batch_id=job.ref_id,
                 chunk_size=s.batch_chunk_size,
                 reminder_delay=reminder_delay,
+                notification_cap=services.limits.notification_cap,
             )
             if more:  # the next chunk is the next job: the worker runs others in between
                 await enqueue(conn, repo.CREATE_TASK, ref_id=job.ref_id)

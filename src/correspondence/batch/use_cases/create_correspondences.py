@@ -23,6 +23,7 @@ from correspondence.batch.schemas import COMMITTED, InitializeBatchExt
 from correspondence.batch.use_cases.create import initialize_request
 from correspondence.correspondence.use_cases.initialize import initialize_correspondences
 from correspondence.kit.errors import ApiError, ValidationProblem
+from correspondence.limits.use_cases.notification_cap import NotificationCap
 from correspondence.notification.rules import InvalidTemplate
 from correspondence.registry.cache import ResourceCache
 
@@ -53,8 +54,10 @@ async def create_next_chunk(
     batch_id: uuid.UUID,
     chunk_size: int,
     reminder_delay: timedelta,
+    notification_cap: NotificationCap | None = None,
 ) -> bool:
-    """Create the next chunk of the batch's correspondences; True when more remain."""
+    """Create the next chunk of the batch's correspondences; True when more remain. Past the
+    owner's daily notification cap (if any), a chunk is not created: failed with 9430's message."""
     batch = await repo.get_batch(conn, batch_id, lock=True)
     if batch is None or batch["status"] != COMMITTED:
         return False
@@ -78,6 +81,7 @@ async def create_next_chunk(
             caller=_sender(batch["owner_org"]),
             request=request,
             reminder_delay=reminder_delay,
+            notification_cap=notification_cap,
         )
     except ApiError as exc:  # e.g. the due date passed before commit, the resource changed owner
         await repo.record_not_created(conn, batch_id, pages, positions, f"{exc.code}: {exc.message}")
