@@ -579,9 +579,10 @@ async def backlog(url: str, since: datetime, limit: float = 120.0) -> tuple[int,
             await asyncio.sleep(0.25)
             left = int(await conn.fetchval(UNPUBLISHED, since))
         drained = time.monotonic() - t0 if not left else -1.0
-        # The next window (the baseline's) must not share the machine with this one's leftovers:
-        # notifications, events and webhook work that publishing queued.
-        while time.monotonic() - t0 < 2 * limit and await conn.fetchval(IDLE_CHECK):
+        # The next window (the baseline's) should not share the machine with this one's leftovers:
+        # notifications, events and webhook work that publishing queued (at most a minute more:
+        # notifications run at a few hundred a second, well behind a window's Initialize rate).
+        while time.monotonic() - t0 < limit + 60 and await conn.fetchval(IDLE_CHECK):
             await asyncio.sleep(0.5)
         log(f"(d)'s worker idle {time.monotonic() - t0:.1f} s after the window")
         return first, drained
