@@ -18,6 +18,7 @@ from correspondence.auth.tokens import DevIssuer
 from correspondence.batch import repository as batch_repo
 from correspondence.batch.use_cases.create_correspondences import create_next_chunk
 from correspondence.kit import clock
+from correspondence.limits.use_cases.notification_cap import NotificationCap
 from correspondence.registry import repository as registry
 from correspondence.services import Services
 from tests import builders, test_cli
@@ -79,6 +80,25 @@ async def follow_to_the_end(
             return
         clock.shift(timedelta(seconds=31))
     raise AssertionError(f"batch {batch_id} did not finish: {batch}")
+
+
+async def make_chunk(
+    conn: asyncpg.Connection,
+    services: Services,
+    batch_id: uuid.UUID,
+    size: int,
+    cap: NotificationCap | None = None,
+) -> bool:
+    """What the worker's `batch.create` job does once: create the batch's next chunk."""
+    return await create_next_chunk(
+        conn,
+        pool=services.pool,
+        resources=services.resources,
+        batch_id=batch_id,
+        chunk_size=size,
+        reminder_delay=timedelta(days=7),
+        notification_cap=cap,
+    )
 
 
 @pytest.fixture
@@ -371,14 +391,7 @@ async def test_a_chunk_made_by_a_worker_that_died_is_not_made_twice(
     async with services.pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
-        more = await create_next_chunk(
-            conn,
-            pool=services.pool,
-            resources=services.resources,
-            batch_id=uuid.UUID(batch["id"]),
-            chunk_size=4,
-            reminder_delay=timedelta(days=7),
-        )
+        more = await make_chunk(conn, services, uuid.UUID(batch["id"]), 4)
         assert more
         await transaction.rollback()
     assert (
@@ -512,14 +525,7 @@ async def test_recall_can_list_a_batchs_correspondences_and_stop_the_rest(
     await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
     batch_id = uuid.UUID(batch["id"])
     async with services.pool.acquire() as conn, conn.transaction():
-        await create_next_chunk(
-            conn,
-            pool=services.pool,
-            resources=services.resources,
-            batch_id=batch_id,
-            chunk_size=3,
-            reminder_delay=timedelta(days=7),
-        )
+        await make_chunk(conn, services, batch_id, 3)
         found = [
             cid async for chunk in batch_repo.correspondence_ids(conn, batch_id, chunk=2) for cid in chunk
         ]
@@ -540,14 +546,7 @@ async def test_recalling_a_committed_batch_purges_what_is_unpublished_and_create
     await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
     batch_id = uuid.UUID(batch["id"])
     async with services.pool.acquire() as conn, conn.transaction():
-        await create_next_chunk(
-            conn,
-            pool=services.pool,
-            resources=services.resources,
-            batch_id=batch_id,
-            chunk_size=2,
-            reminder_delay=timedelta(days=7),
-        )
+        await make_chunk(conn, services, batch_id, 2)
     assert (await client.post(f"{BATCHES}/{batch['id']}/recall", headers=foreign.headers)).status_code == 403
     unknown = await client.post(f"{BATCHES}/{uuid.uuid4()}/recall", headers=sender.headers)
     assert unknown.status_code == 404
@@ -585,15 +584,7 @@ async def test_a_batch_cannot_pass_its_owners_daily_notification_cap(
     await put_page(client, sender, batch["id"], 1, orgs(4))  # 4 main + 4 reminders > 3
     await client.post(f"{BATCHES}/{batch['id']}/commit", headers=sender.headers)
     async with services.pool.acquire() as conn, conn.transaction():
-        await create_next_chunk(
-            conn,
-            pool=services.pool,
-            resources=services.resources,
-            batch_id=uuid.UUID(batch["id"]),
-            chunk_size=10,
-            reminder_delay=timedelta(days=7),
-            notification_cap=cap,
-        )
+        await make_chunk(conn, services, uuid.UUID(batch["id"]), 10, cap)
     assert (
         await db.fetchval("SELECT count(*) FROM correspondences WHERE resource_id = $1", sender.resource_id)
         == 0
