@@ -10,8 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from correspondence.correspondence.schemas import BaseCorrespondenceExt
-from correspondence.kit.text import check_recipient
+from correspondence.correspondence.schemas import BaseCorrespondenceExt, check_recipient_items
 from correspondence.kit.wire import WireModel
 
 # The most recipients one page may hold; a batch may hold any number of pages.
@@ -64,12 +63,7 @@ class BatchRecipientsPageExt(WireModel):
             raise PydanticCustomError(
                 "custom", "A page can contain at most {n} recipients", {"n": MAX_PAGE_RECIPIENTS}
             )
-        for item in value:
-            if not item or not item.strip():
-                raise PydanticCustomError("custom", "Recipients can not contain null or empty values")
-            message = check_recipient(item)
-            if message is not None:
-                raise PydanticCustomError("custom", message)
+        check_recipient_items(value)
         return value
 
 

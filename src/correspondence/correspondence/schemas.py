@@ -368,6 +368,16 @@ def _is_transmission_type(value: str) -> bool:
     return v in _TRANSMISSION_TYPES or parse_int(v, 1, 8) is not None
 
 
+def check_recipient_items(value: list[str]) -> None:
+    """Each recipient non-empty and in a format Initialize accepts (its error messages)."""
+    for item in value:
+        if not item or not item.strip():
+            raise PydanticCustomError("custom", "Recipients can not contain null or empty values")
+        message = check_recipient(item)
+        if message is not None:
+            raise PydanticCustomError("custom", message)
+
+
 class InitializeCorrespondencesExt(WireModel):
     correspondence: BaseCorrespondenceExt = Field(alias="correspondence")
     recipients: list[str] = Field(alias="recipients")
@@ -386,12 +396,7 @@ class InitializeCorrespondencesExt(WireModel):
             raise PydanticCustomError("custom", "Recipients can not be empty")
         if len(value) > 500:
             raise PydanticCustomError("custom", "Recipients can contain at most 500 recipients")
-        for item in value:
-            if not item or not item.strip():
-                raise PydanticCustomError("custom", "Recipients can not contain null or empty values")
-            message = check_recipient(item)
-            if message is not None:
-                raise PydanticCustomError("custom", message)
+        check_recipient_items(value)
         return value
 
     @field_validator("idempotentKey")

@@ -68,10 +68,11 @@ class AccessLog:
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
         self._stamp = ""
+        self._logger = logging.getLogger("correspondence.access")
         atexit.register(self.flush)
 
     def enabled(self) -> bool:
-        return logging.getLogger("correspondence.access").isEnabledFor(logging.INFO)
+        return self._logger.isEnabledFor(logging.INFO)
 
     def write(self, method: str, path: str, status: int, duration_ms: float) -> None:
         now = time.time()
