@@ -94,11 +94,14 @@ async def lock_orders(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> list[as
 
 
 async def contacts(conn: asyncpg.Connection, parties: list[str]) -> dict[str, asyncpg.Record]:
+    # Row by row (LATERAL … OFFSET 0), not a hash of the whole registry per batch.
     rows = await conn.fetch(
         """SELECT u.party, ct.email, ct.mobile, COALESCE(ct.reserved, false) AS reserved, p.name
            FROM unnest($1::text[]) u(party)
-           LEFT JOIN contacts ct ON ct.party = u.party
-           LEFT JOIN parties p ON p.party = u.party
+           LEFT JOIN LATERAL (SELECT ct.party, ct.email, ct.mobile, ct.reserved FROM contacts ct
+                              WHERE ct.party = u.party OFFSET 0) ct ON true
+           LEFT JOIN LATERAL (SELECT p.party, p.name FROM parties p
+                              WHERE p.party = u.party OFFSET 0) p ON true
            WHERE ct.party IS NOT NULL OR p.party IS NOT NULL""",
         parties,
     )
