@@ -256,7 +256,7 @@ async def test_the_main_email_goes_out_even_when_already_read(
     org, mail = await org_with_email(db)
     [item] = await initialize(client, sender, [f"0192:{org}"], generic())
     worker = build_worker(svc)
-    await worker.run_once()  # publish (and queue the order)
+    await worker.run_once()  # publish (and process the order: a delivery queued)
     reader = {"Authorization": f"Bearer {dev_issuer.mint(scope=READ, org=org)}"}
     cid = item["correspondenceId"]
     assert (await client.get(f"{INITIALIZE}/{cid}/content", headers=reader)).status_code == 200
@@ -650,8 +650,9 @@ async def test_a_worker_that_died_while_sending_never_sends_again(
     org, mail = await org_with_email(db)
     [item] = await initialize(client, sender, [f"0192:{org}"], generic())
     worker = build_worker(svc)
-    await worker.run_once()  # publish
-    await worker.run_once()  # process the order: the address is stored, a deliver job queued
+    # One round: the publish lane publishes, then the other lane processes the order (the address
+    # is stored, a deliver job queued for the next round).
+    await worker.run_once()
     [row] = await db.fetch(
         "SELECT id FROM notification_deliveries WHERE correspondence_id = $1",
         uuid.UUID(item["correspondenceId"]),

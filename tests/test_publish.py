@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -137,6 +138,41 @@ async def test_a_job_held_by_a_dead_worker_is_taken_again_after_its_lease(
     clock.shift(timedelta(seconds=31))
     await drain(services)
     assert await status_of(client, sender, cid) == "Published"
+
+
+async def test_publishing_is_not_held_up_by_a_slow_job_of_another_task(
+    client: httpx.AsyncClient, sender: Sender, services: Services, db: asyncpg.Connection
+) -> None:
+    """Publish jobs have a lane of their own in the worker: a round of other work that does not
+    end (here a job that never finishes, due before the publish job) does not keep what was
+    accepted from being published. One loop in `run_at` order waited behind it."""
+    task = f"test.stuck.{uuid.uuid4().hex[:8]}"
+    worker = build_worker(services)
+    started = asyncio.Event()
+
+    async def stuck(conn: asyncpg.Connection, jobs: list[Any]) -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    worker.register(task, stuck)
+    due = clock.now() - timedelta(seconds=5)
+    await db.execute("INSERT INTO jobs (task, run_at, created) VALUES ($1, $2, $2)", task, due)
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(started.wait(), 60)
+        [cid] = await create(client, sender, [builders.national_id()])
+        worker.wake()
+        for _ in range(600):
+            if await status_of(client, sender, cid) == "Published":
+                break
+            await asyncio.sleep(0.1)
+        assert await status_of(client, sender, cid) == "Published"
+        assert not started.is_set() or await db.fetchval("SELECT status FROM jobs WHERE task = $1", task) == 1
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await db.execute("DELETE FROM jobs WHERE task = $1", task)
 
 
 async def test_a_failing_job_is_retried_later(

@@ -6,7 +6,13 @@ lease/3), so a handler may take as long as it needs. A worker that dies stops it
 jobs are taken again by another worker when the lease runs out (15 s by default), so no job is
 lost. A worker asked to stop finishes the batch it is running (for at most `shutdown_seconds`,
 then it is cancelled and rolled back) and releases every job it has not finished: queued again at
-once, lease cleared, the attempt not counted, so another worker takes them without waiting."""
+once, lease cleared, the attempt not counted, so another worker takes them without waiting.
+
+A worker runs two lanes side by side, each its own loop with its own claims: the first takes only
+the FIRST_LANE tasks (publishing), the other everything else. So what was accepted is published
+even while the other lane works through a backlog of notifications or a batch's chunks; one loop
+took them in `run_at` order, and one slow round of e-mails held up every publish behind it. Each
+lane has a partial index of its own due jobs (migration 0021)."""
 
 from __future__ import annotations
 
@@ -88,15 +94,37 @@ async def enqueue(
     )
 
 
+# The tasks the first lane claims; the other lane claims every other task. Migration 0021's partial
+# indexes (jobs_due_first, jobs_due_rest) are written with these very names, so each lane's claim
+# reads only its own due jobs: change both together.
+FIRST_LANE = ("correspondence.publish",)
+
 _CLAIM = """
 WITH due AS (
-  SELECT id FROM jobs WHERE status = 0 AND run_at <= $1 ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED),
+  SELECT id FROM jobs WHERE status = 0 AND run_at <= $1 AND {tasks} ORDER BY run_at LIMIT $3
+  FOR UPDATE SKIP LOCKED),
 expired AS (
-  SELECT id FROM jobs WHERE status = 1 AND locked_until < $1 LIMIT $3 FOR UPDATE SKIP LOCKED)
+  SELECT id FROM jobs WHERE status = 1 AND locked_until < $1 AND {tasks} LIMIT $3 FOR UPDATE SKIP LOCKED)
 UPDATE jobs SET status = 1, attempts = attempts + 1, locked_until = $2
 WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
 RETURNING id, task, ref_id, payload::text AS payload, attempts
 """
+
+
+def _literals(tasks: tuple[str, ...]) -> str:
+    return ", ".join("'" + task.replace("'", "''") + "'" for task in tasks)
+
+
+class _Lane:
+    """One loop of a worker: its claim, the jobs it holds and the batch it is running."""
+
+    def __init__(self, name: str, tasks_sql: str, *, pollers: bool) -> None:
+        self.name = name
+        self.claim_sql = _CLAIM.format(tasks=tasks_sql)
+        self.pollers = pollers  # the outbox and other queues are drained by one lane only
+        self.wake = asyncio.Event()
+        self.held: set[int] = set()  # claimed by this lane, not yet finished
+        self.running: asyncio.Task[None] | None = None  # the batch being run
 
 
 # Held jobs, still running: the lease moves on; finished ones (status 2, or queued again by _fail)
@@ -112,7 +140,7 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Worker:
-    """Runs registered handlers for due jobs until stopped."""
+    """Runs registered handlers for due jobs until stopped, in two lanes (see the module's text)."""
 
     def __init__(
         self,
@@ -132,10 +160,12 @@ class Worker:
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._shutdown = shutdown_seconds
-        self._wake = asyncio.Event()
+        first = _literals(FIRST_LANE)
+        self._lanes = (
+            _Lane("publish", f"task IN ({first})", pollers=False),
+            _Lane("other", f"task NOT IN ({first})", pollers=True),
+        )
         self._stopping = False
-        self._held: set[int] = set()  # claimed by this worker, not yet finished
-        self._running: asyncio.Task[None] | None = None  # the batch being run
         self._deadline: asyncio.TimerHandle | None = None
 
     def register(self, task: str, handler: Handler) -> None:
@@ -145,15 +175,16 @@ class Worker:
         self._pollers.append((name, poller))
 
     def wake(self) -> None:
-        self._wake.set()
+        for lane in self._lanes:
+            lane.wake.set()
 
     def stop(self) -> None:
-        """Claim nothing more; the running batch has `shutdown_seconds` to finish, then it is
-        cancelled. Unfinished jobs are released by run_once on its way out."""
+        """Claim nothing more; the running batches have `shutdown_seconds` to finish, then they are
+        cancelled. Unfinished jobs are released by each lane on its way out."""
         if self._stopping:
             return
         self._stopping = True
-        self._wake.set()
+        self.wake()
         with contextlib.suppress(RuntimeError):  # no running loop: nothing can be running either
             self._deadline = asyncio.get_running_loop().call_later(self._shutdown, self._cancel_running)
 
@@ -162,16 +193,28 @@ class Worker:
         return self._stopping
 
     def _cancel_running(self) -> None:
-        if self._running is not None and not self._running.done():
-            log.warning("stopping: the running batch did not finish within %s s; cancelled", self._shutdown)
-            self._running.cancel()
+        for lane in self._lanes:
+            if lane.running is not None and not lane.running.done():
+                log.warning(
+                    "stopping: the running %s batch did not finish within %s s; cancelled",
+                    lane.name,
+                    self._shutdown,
+                )
+                lane.running.cancel()
 
     async def run(self) -> None:
-        outage = Outage("worker", log)
+        outage = Outage("worker", log)  # shared: one warning per outage, not one per lane
+        try:
+            await asyncio.gather(*(self._run_lane(lane, outage) for lane in self._lanes))
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
+
+    async def _run_lane(self, lane: _Lane, outage: Outage) -> None:
         while not self._stopping:
             pause = self._poll
             try:
-                worked = await self.run_once()
+                worked = await self._lane_once(lane)
                 outage.succeeded()
             except Exception as exc:  # nothing may end the loop: the jobs would wait for a restart
                 if is_database_unavailable(exc):  # one warning per outage, a growing pause
@@ -180,15 +223,16 @@ class Worker:
                     log.exception("job poll failed")
                 worked = 0
             if worked == 0 and not self._stopping:
-                self._wake.clear()
+                lane.wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), pause)
-        if self._deadline is not None:
-            self._deadline.cancel()
+                    await asyncio.wait_for(lane.wake.wait(), pause)
 
-    async def claim(self) -> list[Job]:
+    async def claim(self, lane: _Lane | None = None) -> list[Job]:
+        """One batch of due jobs of `lane`, or of each lane."""
+        if lane is None:
+            return [job for each in self._lanes for job in await self.claim(each)]
         now = clock.now()
-        rows = await self._pool.fetch(_CLAIM, now, now + self._lease, self._batch)
+        rows = await self._pool.fetch(lane.claim_sql, now, now + self._lease, self._batch)
         return [
             Job(
                 r["id"],
@@ -201,12 +245,19 @@ class Worker:
         ]
 
     async def run_once(self) -> int:
-        """Claim one batch of due jobs and run it; returns how many jobs were claimed."""
+        """One round of each lane: claim a batch of due jobs and run it, then (the other lane) the
+        pollers; returns how many jobs and items were handled."""
+        worked = 0
+        for lane in self._lanes:
+            worked += await self._lane_once(lane)
+        return worked
+
+    async def _lane_once(self, lane: _Lane) -> int:
         if self._stopping:
             return 0
-        jobs = await self.claim()
-        self._held = {job.id for job in jobs}
-        heartbeat = asyncio.create_task(self._heartbeat()) if jobs else None
+        jobs = await self.claim(lane)
+        lane.held = {job.id for job in jobs}
+        heartbeat = asyncio.create_task(self._heartbeat(lane)) if jobs else None
         try:
             by_task: dict[str, list[Job]] = {}
             for job in jobs:
@@ -214,31 +265,31 @@ class Worker:
             for task, batch in by_task.items():
                 if self._stopping:
                     break  # the rest is released below
-                await self._run_guarded(task, batch)
+                await self._run_guarded(lane, task, batch)
         finally:
-            self._running = None
+            lane.running = None
             if heartbeat is not None:
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
-            if self._held:
-                await self._release()
+            if lane.held:
+                await self._release(lane)
         worked = len(jobs)
-        if self._stopping:
+        if self._stopping or not lane.pollers:
             return worked
         for name, poller in self._pollers:
             try:
                 worked += await poller()
             except Exception as exc:  # one queue's failure must not stop the others
                 if is_database_unavailable(exc):
-                    raise  # nor can the others run: run() waits for the database
+                    raise  # nor can the others run: the lane waits for the database
                 log.exception("poller %s failed", name)
         return worked
 
-    async def _run_guarded(self, task: str, batch: list[Job]) -> None:
-        """Run a batch as its own task, so stop() can cancel it without cancelling run_once; when
-        run_once itself is cancelled, the batch is cancelled and awaited before its jobs are released."""
-        running = self._running = asyncio.create_task(self._run_batch(task, batch))
+    async def _run_guarded(self, lane: _Lane, task: str, batch: list[Job]) -> None:
+        """Run a batch as its own task, so stop() can cancel it without cancelling the lane; when
+        the lane itself is cancelled, the batch is cancelled and awaited before its jobs are released."""
+        running = lane.running = asyncio.create_task(self._run_batch(lane, task, batch))
         try:
             await asyncio.wait([running])
         except asyncio.CancelledError:
@@ -249,36 +300,36 @@ class Worker:
         if not running.cancelled():
             running.result()
 
-    async def _heartbeat(self) -> None:
+    async def _heartbeat(self, lane: _Lane) -> None:
         """Keep the lease of the jobs still held, every lease/3, while the batch runs."""
         every_seconds = self._lease.total_seconds() / 3
         while True:
             await asyncio.sleep(every_seconds)
             try:
-                await self._pool.execute(_EXTEND, list(self._held), clock.now() + self._lease)
+                await self._pool.execute(_EXTEND, list(lane.held), clock.now() + self._lease)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("job heartbeat failed (the lease runs out unless the next one works): %s", exc)
 
-    async def _release(self) -> None:
+    async def _release(self, lane: _Lane) -> None:
         """Give the unfinished jobs back at once (stopping, or a batch cancelled): not counted as
         an attempt. If this fails too, their lease runs out and another worker takes them."""
-        held, self._held = list(self._held), set()
+        held, lane.held = list(lane.held), set()
         try:
             await self._pool.execute(_RELEASE, held)
             log.info("released %s unfinished jobs", len(held))
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("could not release %s jobs (taken again after their lease): %s", len(held), exc)
 
-    async def _run_batch(self, task: str, batch: list[Job]) -> None:
+    async def _run_batch(self, lane: _Lane, task: str, batch: list[Job]) -> None:
         handler = self._handlers.get(task)
         if handler is None:
-            await self._fail(batch, f"no handler for task {task}")
+            await self._fail(lane, batch, f"no handler for task {task}")
             return
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 await handler(conn, batch)
                 await self._done(conn, batch)
-            self._held.difference_update(j.id for j in batch)
+            lane.held.difference_update(j.id for j in batch)
             return
         except Exception as exc:  # a job's failure must never stop the worker
             if is_database_unavailable(exc):
@@ -286,10 +337,10 @@ class Worker:
             if len(batch) > 1:
                 log.warning("batch of %s %s jobs failed (%s); running them one by one", len(batch), task, exc)
                 for job in batch:
-                    await self._run_batch(task, [job])
+                    await self._run_batch(lane, task, [job])
                 return
             log.exception("job %s (%s) failed", batch[0].id, task)
-            await self._fail(batch, f"{type(exc).__name__}: {exc}")
+            await self._fail(lane, batch, f"{type(exc).__name__}: {exc}")
 
     async def _done(self, conn: asyncpg.Connection, batch: list[Job]) -> None:
         await conn.execute(
@@ -298,7 +349,7 @@ class Worker:
             clock.now(),
         )
 
-    async def _fail(self, batch: list[Job], error: str) -> None:
+    async def _fail(self, lane: _Lane, batch: list[Job], error: str) -> None:
         now = clock.now()
         for job in batch:
             final = job.attempts >= self._max_attempts
@@ -312,4 +363,4 @@ class Worker:
                 error[:2000],
                 now,
             )
-            self._held.discard(job.id)
+            lane.held.discard(job.id)

@@ -12,6 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
+from correspondence.kit.jobs import FIRST_LANE
+
 JOB_STATES = {0: "queued", 1: "running", 3: "failed"}
 DELIVERY_STATES = {0: "pending", 1: "delivered", 2: "failed"}
 # The partial indexes' predicates (migration *_add_metric_totals): a query must repeat them exactly.
@@ -24,11 +26,18 @@ WAITING_NOTIFICATIONS = (
 )
 OPEN_ORDERS = ("Registered", "Processing")
 
-# One statement per partial index (jobs_due, jobs_leased, jobs_failed): a single `status IN (…)`
-# would not be proved to fit any of them and would scan the table.
+# One statement per partial index (jobs_due_first and jobs_due_rest, migration 0021; jobs_leased,
+# jobs_failed), each repeating its index's predicate: a single `status IN (…)` would not be proved
+# to fit any of them and would scan the table.
+_FIRST = ", ".join(f"'{task}'" for task in FIRST_LANE)
+_JOB_PREDICATES = [
+    (0, f"status = 0 AND task IN ({_FIRST})"),
+    (0, f"status = 0 AND task NOT IN ({_FIRST})"),
+    *((status, f"status = {status}") for status in JOB_STATES if status != 0),
+]
 _JOBS = " UNION ALL ".join(
-    f"SELECT task, {status} AS status, count(*) AS n FROM jobs WHERE status = {status} GROUP BY task"
-    for status in JOB_STATES
+    f"SELECT task, {status} AS status, count(*) AS n FROM jobs WHERE {where} GROUP BY task"
+    for status, where in _JOB_PREDICATES
 )
 _OPEN_ORDERS = f"""SELECT processing_status AS status, count(*) AS n FROM notification_orders
 WHERE processing_status IN ({", ".join(f"'{s}'" for s in OPEN_ORDERS)}) GROUP BY 1"""
