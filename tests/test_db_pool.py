@@ -52,3 +52,17 @@ async def test_a_failed_query_gives_its_turn_back(database_url: str) -> None:
         assert await asyncio.wait_for(pool.fetchval("SELECT 2"), 5) == 2
     finally:
         await pool.close()
+
+
+async def test_the_api_plans_once_and_a_worker_plans_each_batch(database_url: str) -> None:
+    """The API's pool reuses one plan per statement; a worker's pool plans every batch for its own
+    arrays (a generic plan of `= ANY($1)` over thousands of ids scanned and compared every row with
+    every id: kit/db.create_pool)."""
+    api = await create_pool(database_url, 1)
+    worker = await create_pool(database_url, 1, generic_plans=False)
+    try:
+        assert await api.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+        assert await worker.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+    finally:
+        await api.close()
+        await worker.close()

@@ -143,7 +143,7 @@ def create_app(settings: Settings, database_url: str, *, run_worker: bool = True
         task: asyncio.Task[None] | None = None
         worker_pool: asyncpg.Pool | None = None
         if run_worker:
-            worker_pool = await create_pool(database_url, settings.worker_db_pool_size)
+            worker_pool = await create_pool(database_url, settings.worker_db_pool_size, generic_plans=False)
             services.worker = build_worker(services, worker_pool)
             task = asyncio.create_task(services.worker.run())
         freeze_startup_objects()

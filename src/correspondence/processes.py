@@ -44,7 +44,8 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 async def run_worker(settings: Settings, database_url: str, *, started: Callable[[Worker], None]) -> None:
     """A job worker with its own pool and adapters, until its `stop()` is called (`started` gets it
     as soon as it exists, to wire that up)."""
-    pool = await create_pool(database_url, settings.db_pool_size)
+    # Custom plans: this pool runs nothing but the worker's batch statements (kit/db.create_pool).
+    pool = await create_pool(database_url, settings.db_pool_size, generic_plans=False)
     services = Services(settings, pool, TokenValidator(settings, None), None)
     try:
         await services.open_adapters()

@@ -152,7 +152,14 @@ def _breaks_connection(exc: BaseException) -> bool:
     return is_database_unavailable(exc) or isinstance(exc, asyncpg.InternalClientError)
 
 
-async def create_pool(url: str, size: int) -> asyncpg.Pool:
+async def create_pool(url: str, size: int, *, generic_plans: bool = True) -> asyncpg.Pool:
+    """`generic_plans`: plan each statement once (the API's pools). A worker's pool plans every
+    batch for its own arrays instead: a generic plan cannot see how many ids `= ANY($1)` holds,
+    and for a batch of thousands it chose a sequential scan that compared every row with every id
+    (a 7,800-order `complete_orders` ran past the 60 s command timeout at 1 M rows; bench/RESULTS.md).
+    Planning a batch statement costs little beside running it. Forced, not `auto`: after five runs
+    `auto` settles on the generic plan whenever its (blind) estimate looks no worse."""
+    plans = "force_generic_plan" if generic_plans else "force_custom_plan"
     pool = FairPool(
         url,
         # No floor: asyncpg would keep reconnecting it in the background during an outage, with a
@@ -167,7 +174,7 @@ async def create_pool(url: str, size: int) -> asyncpg.Pool:
         reset=_no_reset,
         # Plan each big statement once: planning the Initialize CTE costs more than running it,
         # and a custom plan at 500 recipients would hash the whole contact registry.
-        server_settings={"plan_cache_mode": "force_generic_plan"},
+        server_settings={"plan_cache_mode": plans},
         command_timeout=60,
         # Connecting to an unreachable host fails after this many seconds (asyncpg's default is
         # 60), so requests are answered 503 while the database is away instead of hanging.
