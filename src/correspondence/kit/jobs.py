@@ -111,6 +111,29 @@ RETURNING id, task, ref_id, payload::text AS payload, attempts
 """
 
 
+# The publish lane claims this many times the batch size a round: under an API's load every round
+# trip of a round waits behind requests, so a round's fixed cost, not its rows, set the pace
+# (bench/RESULTS.md, scenario (d)). A round's jobs are still written in transactions of at most
+# REFS_PER_TRANSACTION correspondences, however many a bulk request's job names.
+PUBLISH_ROUND_FACTOR = 5
+REFS_PER_TRANSACTION = 2000
+
+
+def chunks(batch: list[Job], most: int) -> list[list[Job]]:
+    """`batch` in order, cut so that no part names more than `most` refs (a job naming more goes alone)."""
+    parts: list[list[Job]] = []
+    size = 0
+    for job in batch:
+        refs = max(1, len(job.refs()))
+        if parts and size + refs <= most:
+            parts[-1].append(job)
+            size += refs
+        else:
+            parts.append([job])
+            size = refs
+    return parts
+
+
 def _literals(tasks: tuple[str, ...]) -> str:
     return ", ".join("'" + task.replace("'", "''") + "'" for task in tasks)
 
@@ -118,8 +141,9 @@ def _literals(tasks: tuple[str, ...]) -> str:
 class _Lane:
     """One loop of a worker: its claim, the jobs it holds and the batch it is running."""
 
-    def __init__(self, name: str, tasks_sql: str, *, pollers: bool) -> None:
+    def __init__(self, name: str, tasks_sql: str, *, pollers: bool, claim: int) -> None:
         self.name = name
+        self.claim = claim  # jobs claimed a round
         self.claim_sql = _CLAIM.format(tasks=tasks_sql)
         self.pollers = pollers  # the outbox and other queues are drained by one lane only
         self.wake = asyncio.Event()
@@ -156,14 +180,13 @@ class Worker:
         self._handlers: dict[str, Handler] = {}
         self._pollers: list[tuple[str, Poller]] = []
         self._poll = poll_seconds
-        self._batch = batch_size
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._shutdown = shutdown_seconds
         first = _literals(FIRST_LANE)
         self._lanes = (
-            _Lane("publish", f"task IN ({first})", pollers=False),
-            _Lane("other", f"task NOT IN ({first})", pollers=True),
+            _Lane("publish", f"task IN ({first})", pollers=False, claim=batch_size * PUBLISH_ROUND_FACTOR),
+            _Lane("other", f"task NOT IN ({first})", pollers=True, claim=batch_size),
         )
         self._stopping = False
         self._deadline: asyncio.TimerHandle | None = None
@@ -232,7 +255,7 @@ class Worker:
         if lane is None:
             return [job for each in self._lanes for job in await self.claim(each)]
         now = clock.now()
-        rows = await self._pool.fetch(lane.claim_sql, now, now + self._lease, self._batch)
+        rows = await self._pool.fetch(lane.claim_sql, now, now + self._lease, lane.claim)
         return [
             Job(
                 r["id"],
@@ -263,9 +286,10 @@ class Worker:
             for job in jobs:
                 by_task.setdefault(job.task, []).append(job)
             for task, batch in by_task.items():
-                if self._stopping:
-                    break  # the rest is released below
-                await self._run_guarded(lane, task, batch)
+                for part in chunks(batch, REFS_PER_TRANSACTION):
+                    if self._stopping:
+                        break  # the rest is released below
+                    await self._run_guarded(lane, task, part)
         finally:
             lane.running = None
             if heartbeat is not None:
