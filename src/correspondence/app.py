@@ -83,18 +83,14 @@ _DOCUMENTED_MODELS: list[type[BaseModel]] = [
 _DOCUMENTED_ENUMS: list[type[Enum]] = [schemas.CorrespondencesRoleType]
 
 
-_FROZEN: list[bool] = []
-
-
 def freeze_startup_objects() -> None:
     """Everything start-up built (modules, routes, models, the pool) lives as long as the process.
     Moved out of the collector's sight (`gc.freeze`), a full collection no longer walks those
     ~100,000 objects, which took 30-65 ms with every request in flight waiting (bench/RESULTS.md,
     the p99 of Initialize). Once per process: later apps (tests) add nothing to the frozen set."""
-    if not _FROZEN:
+    if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
-        _FROZEN.append(True)
 
 
 def build_worker(services: Services, pool: asyncpg.Pool | None = None) -> Worker:

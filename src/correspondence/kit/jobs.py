@@ -138,6 +138,10 @@ def _literals(tasks: tuple[str, ...]) -> str:
     return ", ".join("'" + task.replace("'", "''") + "'" for task in tasks)
 
 
+# FIRST_LANE as SQL literals, for statements that must repeat the partial indexes' predicates.
+FIRST_LANE_SQL = _literals(FIRST_LANE)
+
+
 class _Lane:
     """One loop of a worker: its claim, the jobs it holds and the batch it is running."""
 
@@ -183,10 +187,10 @@ class Worker:
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._shutdown = shutdown_seconds
-        first = _literals(FIRST_LANE)
+        publish_round = batch_size * PUBLISH_ROUND_FACTOR
         self._lanes = (
-            _Lane("publish", f"task IN ({first})", pollers=False, claim=batch_size * PUBLISH_ROUND_FACTOR),
-            _Lane("other", f"task NOT IN ({first})", pollers=True, claim=batch_size),
+            _Lane("publish", f"task IN ({FIRST_LANE_SQL})", pollers=False, claim=publish_round),
+            _Lane("other", f"task NOT IN ({FIRST_LANE_SQL})", pollers=True, claim=batch_size),
         )
         self._stopping = False
         self._deadline: asyncio.TimerHandle | None = None

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
-from correspondence.kit.jobs import FIRST_LANE
+from correspondence.kit.jobs import FIRST_LANE_SQL
 
 JOB_STATES = {0: "queued", 1: "running", 3: "failed"}
 DELIVERY_STATES = {0: "pending", 1: "delivered", 2: "failed"}
@@ -29,10 +29,9 @@ OPEN_ORDERS = ("Registered", "Processing")
 # One statement per partial index (jobs_due_first and jobs_due_rest, migration 0021; jobs_leased,
 # jobs_failed), each repeating its index's predicate: a single `status IN (…)` would not be proved
 # to fit any of them and would scan the table.
-_FIRST = ", ".join(f"'{task}'" for task in FIRST_LANE)
 _JOB_PREDICATES = [
-    (0, f"status = 0 AND task IN ({_FIRST})"),
-    (0, f"status = 0 AND task NOT IN ({_FIRST})"),
+    (0, f"status = 0 AND task IN ({FIRST_LANE_SQL})"),
+    (0, f"status = 0 AND task NOT IN ({FIRST_LANE_SQL})"),
     *((status, f"status = {status}") for status in JOB_STATES if status != 0),
 ]
 _JOBS = " UNION ALL ".join(
