@@ -18,9 +18,7 @@ from tests.conftest import INITIALIZE, Sender
 from tests.test_recipients import People, bearer, drain, send
 from tests.test_recipients import people as people  # the fixture
 
-FETCHED_ROWS = (
-    "SELECT count(*) FROM correspondence_statuses WHERE correspondence_id = $1::uuid AND status = 3"
-)
+FETCHED_ROWS = "SELECT count(*) FROM correspondence_fetches WHERE correspondence_id = $1::uuid"
 
 
 async def test_concurrent_overviews_write_one_fetched_row_each(

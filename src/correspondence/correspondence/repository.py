@@ -148,6 +148,18 @@ async def initialized_results(
     return rows
 
 
+# A correspondence's whole history: its status rows and its Fetched rows (migration 0022: a table of
+# their own, as the reference keeps them). Both take ids from one sequence, so time-then-id orders
+# them together.
+_HISTORY = """SELECT status, status_text, status_changed, id FROM correspondence_statuses
+                WHERE correspondence_id = {cid}
+              UNION ALL
+              SELECT 3::smallint, 'Fetched', fetched, id FROM correspondence_fetches
+                WHERE correspondence_id = {cid}"""
+HISTORY_OF_C = _HISTORY.format(cid="c.id")
+HISTORY_OF_ID = _HISTORY.format(cid="$1")
+
+
 @dataclass(frozen=True, slots=True)
 class StatusRow:
     status: int
@@ -176,7 +188,7 @@ async def get_for_overview(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UU
     history (h_* arrays, in order), the notification orders (o_* arrays) and whether any attachment
     is linked (the attachment slice lists them)."""
     row: asyncpg.Record | None = await conn.fetchrow(
-        """SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
+        f"""SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
                   ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
                   ct.external_references::text AS external_references,
                   ct.notification::text AS notification_request,
@@ -192,7 +204,7 @@ async def get_for_overview(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UU
                     array_agg(s.status_text ORDER BY s.status_changed, s.id) AS texts,
                     array_agg(s.status_changed ORDER BY s.status_changed, s.id) AS changed,
                     array_agg(s.id ORDER BY s.status_changed, s.id) AS ids
-             FROM correspondence_statuses s WHERE s.correspondence_id = c.id) h
+             FROM ({HISTORY_OF_C}) s) h
            CROSS JOIN LATERAL (
              SELECT array_agg(n.id ORDER BY n.is_reminder, n.created, n.id) AS ids,
                     array_agg(n.is_reminder ORDER BY n.is_reminder, n.created, n.id) AS reminders
@@ -223,26 +235,19 @@ async def delegation(conn: asyncpg.Connection | asyncpg.Pool, person: str, party
 
 
 async def has_status(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, status: int) -> bool:
-    found: bool = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM correspondence_statuses WHERE correspondence_id = $1 AND status = $2)",
-        cid,
-        status,
-    )
-    return found
-
-
-async def fetched_recently(
-    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, party: str | None, since: datetime
-) -> bool:
-    found: bool = await conn.fetchval(
-        """SELECT EXISTS (SELECT 1 FROM correspondence_statuses
-                          WHERE correspondence_id = $1 AND status = 3 AND party IS NOT DISTINCT FROM $2
-                            AND status_changed > $3)""",
-        cid,
-        party,
-        since,
-    )
-    return found
+    """Whether the correspondence ever had this status (Fetched rows have a table of their own)."""
+    if status == FETCHED:
+        found = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM correspondence_fetches WHERE correspondence_id = $1)", cid
+        )
+    else:
+        found = await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM correspondence_statuses
+                              WHERE correspondence_id = $1 AND status = $2)""",
+            cid,
+            status,
+        )
+    return bool(found)
 
 
 async def record_fetched(
@@ -253,37 +258,26 @@ async def record_fetched(
     *,
     unless_since: datetime | None,
 ) -> None:
-    """A Fetched history row, unless the same party fetched it after `unless_since` (the debounce).
-    One statement, committed on its own: Fetched never changes the correspondence row itself."""
-    await conn.execute(
-        """INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
-           SELECT $1, 3, 'Fetched', $2, $3
-           WHERE $4::timestamptz IS NULL OR NOT EXISTS (
-             SELECT 1 FROM correspondence_statuses
-             WHERE correspondence_id = $1 AND status = 3 AND party IS NOT DISTINCT FROM $3
-               AND status_changed > $4)""",
-        cid,
-        at,
-        party,
-        unless_since,
-    )
+    """A Fetched row, unless the same party fetched it after `unless_since` (the debounce).
+    Fetched never changes the correspondence row itself."""
+    await record_fetched_many(conn, [(cid, party, at, unless_since)])
 
 
 async def record_fetched_many(
     conn: asyncpg.Connection | asyncpg.Pool,
     items: list[tuple[uuid.UUID, str | None, datetime, datetime | None]],
 ) -> None:
-    """record_fetched for many (correspondence, party, at, unless_since) at once: one statement,
-    committed on its own. The debounce sees the rows committed before it, not the others of the
-    same batch: a batch holds one item per correspondence and party (kit/batch.py, use_cases/view.py)."""
+    """record_fetched for many (correspondence, party, at, unless_since) at once: one statement.
+    The debounce sees the rows committed before it, not the others of the same statement: callers
+    pass one item per correspondence and party (kit/batch.py, use_cases/view.py)."""
     await conn.execute(
-        """INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
-           SELECT u.cid, 3, 'Fetched', u.at, u.party
+        """INSERT INTO correspondence_fetches (correspondence_id, party, fetched)
+           SELECT u.cid, u.party, u.at
            FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[]) u(cid, party, at, since)
            WHERE u.since IS NULL OR NOT EXISTS (
-             SELECT 1 FROM correspondence_statuses s
-             WHERE s.correspondence_id = u.cid AND s.status = 3 AND s.party IS NOT DISTINCT FROM u.party
-               AND s.status_changed > u.since)""",
+             SELECT 1 FROM correspondence_fetches f
+             WHERE f.correspondence_id = u.cid AND f.fetched > u.since
+               AND f.party IS NOT DISTINCT FROM u.party)""",
         [i[0] for i in items],
         [i[1] for i in items],
         [i[2] for i in items],
@@ -293,8 +287,8 @@ async def record_fetched_many(
 
 async def get_status_history(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> list[StatusRow]:
     rows = await conn.fetch(
-        """SELECT status, status_text, status_changed, id FROM correspondence_statuses
-           WHERE correspondence_id = $1 ORDER BY status_changed, id""",
+        f"""SELECT status, status_text, status_changed, id FROM ({HISTORY_OF_ID}) s
+           ORDER BY status_changed, id""",
         cid,
     )
     return [StatusRow(r["status"], r["status_text"], r["status_changed"], r["id"]) for r in rows]
@@ -533,9 +527,9 @@ async def append_statuses(
     at: datetime,
     party: str | None = None,
 ) -> None:
-    """Append history rows (in order) and move each correspondence's current status to the last
-    lifecycle status given: Fetched, AttachmentsDownloaded and Forwarded never become current, and
-    a purge is terminal (DESIGN decision 3)."""
+    """Append history rows (in order; Fetched rows go through record_fetched) and move each
+    correspondence's current status to the last lifecycle status given: AttachmentsDownloaded and
+    Forwarded never become current, and a purge is terminal (DESIGN decision 3)."""
     if not ids:
         return
     await conn.execute(

@@ -160,13 +160,12 @@ async def _record_fetch(pool: asyncpg.Pool, access: Access, *, debounce: bool, r
         since = now - FETCH_DEBOUNCE if debounce else None
         await _record_fetched(pool, (cid, access.party, now, since))
         return
-    statuses: list[int] = []
-    if not debounce or not await repo.fetched_recently(pool, cid, access.party, now - FETCH_DEBOUNCE):
-        statuses.append(repo.FETCHED)
-    statuses.append(repo.READ)
+    # The first read: Fetched (debounced) and Read together. Fetched takes its id first, so the
+    # history lists it before Read at the same time.
+    since = now - FETCH_DEBOUNCE if debounce else None
     async with pool.acquire() as conn, conn.transaction():
-        texts = [STATUS_NAMES[s] for s in statuses]
-        await repo.append_statuses(conn, [cid] * len(statuses), statuses, texts, now, access.party)
+        await repo.record_fetched(conn, cid, access.party, now, unless_since=since)
+        await repo.append_statuses(conn, [cid], [repo.READ], [STATUS_NAMES[repo.READ]], now, access.party)
         await outbox.record(conn, "correspondencereceiverread", [cid])
 
 
