@@ -263,6 +263,20 @@ def box_busy() -> float:
     return float(t.user + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0))
 
 
+def io_stalled() -> float:
+    """Seconds in which some task of the machine waited for I/O (/proc/pressure/io "some"; 0 where the
+    kernel has no pressure stall information). A window's share says how much the disk held it up:
+    a WAL flush that stalls holds every request waiting for its commit."""
+    try:
+        with open("/proc/pressure/io", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("some "):
+                    return int(line.rsplit("total=", 1)[1]) / 1e6
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
 def own_cpu(pg_pid: int) -> dict[int, float]:
     """CPU seconds of everything we run: this process and its children (servers, wrk) and PostgreSQL."""
     return {**cpu_snapshot(os.getpid(), reaped=True), **cpu_snapshot(pg_pid, reaped=True)}

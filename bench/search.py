@@ -57,6 +57,7 @@ from common import (
     cpu_delta,
     cpu_snapshot,
     db_url,
+    io_stalled,
     log,
     machine,
     national_ids,
@@ -627,6 +628,7 @@ class Measurement:
     box_cpu: float
     other_cpu: float
     other_before: float
+    io_stall: float  # % of the window in which some task waited for I/O
     fetched_rows: int
     inbox_index_scans: int
     extra: dict[str, Any] = field(default_factory=dict)
@@ -685,6 +687,7 @@ def measure(
         box_busy(),
         own_cpu(pg_pid),
     )
+    io0 = io_stalled()
     wrk0 = _children_cpu()
     sampler = RssSampler(server.pid)
     sampler.start()
@@ -706,6 +709,7 @@ def measure(
         box_busy(),
         own_cpu(pg_pid),
     )
+    io1 = io_stalled()
     wrk1 = _children_cpu()
     peak = sampler.stop()
     if spy is not None:
@@ -737,6 +741,7 @@ def measure(
         box_cpu=100 * (box1 - box0) / wall,
         other_cpu=100 * ((box1 - box0) - cpu_delta(ours0, ours1, reaped=True)) / wall,
         other_before=other_before,
+        io_stall=100 * (io1 - io0) / wall,
         fetched_rows=after["fetched"] - before["fetched"],
         inbox_index_scans=after["inbox"] - before["inbox"],
     )
@@ -744,6 +749,7 @@ def measure(
         f"run {run} {m.label} [{variant}]: {m.rps:,.0f} req/s, p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms, "
         f"non-2xx {m.non2xx}, socket errors {m.socket_errors}, server {m.server_cpu:.0f} %, "
         f"PostgreSQL {m.pg_cpu:.0f} %, wrk {m.wrk_cpu:.0f} %, other {m.other_cpu:.0f} %, "
+        f"I/O stall {m.io_stall:.0f} %, "
         f"RSS {m.server_rss_mb:.0f} MB, Fetched rows +{m.fetched_rows:,}, "
         f"inbox index scans +{m.inbox_index_scans:,}"
     )
@@ -887,23 +893,26 @@ def section(
         "- CPU summed per process tree over the window (100 % = one core). *Other* = the machine's busy "
         "time minus everything this script runs (other engineers' tests and benchmarks share the machine); "
         f"each window waits up to {opts.max_wait:.0f} s for others to use ≤ {opts.max_other_cpu:.0f} % and "
-        f"is measured again (up to {opts.retries} times) when they used more during it."
+        f"is measured again (up to {opts.retries} times) when they used more during it. *I/O stall* = the "
+        "share of the window in which some task of the machine waited for the disk (`/proc/pressure/io`, "
+        "*some*): a WAL flush that stalls holds every request that waits for its commit."
     )
     w("")
     w("### Results")
     w("")
     w(
         "| Scenario | Code | Run | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | server CPU % "
-        "| PostgreSQL CPU % | wrk CPU % | other CPU % | server peak RSS MB | Fetched rows written |"
+        "| PostgreSQL CPU % | wrk CPU % | other CPU % | I/O stall % | server peak RSS MB "
+        "| Fetched rows written |"
     )
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for m in sorted(ms, key=_order):
         w(
             f"| {m.label}, c{m.connections} | {m.variant} | {m.run} | {m.rps:,.0f} | {m.p50_ms:.1f} | "
             f"{m.p99_ms:.1f} | "
             f"{m.max_ms:.0f} | {m.non2xx} | {m.socket_errors} | {m.server_cpu:.0f} | {m.pg_cpu:.0f} | "
             f"{m.wrk_cpu:.0f} | {m.other_cpu:.0f}{'' if m.attempt == 1 else f' (attempt {m.attempt})'} | "
-            f"{m.server_rss_mb:.0f} | {m.fetched_rows:,} |"
+            f"{m.io_stall:.0f} | {m.server_rss_mb:.0f} | {m.fetched_rows:,} |"
         )
     w("")
     w("CPU per request (µs): " + "; ".join(
