@@ -629,6 +629,8 @@ class Measurement:
     other_cpu: float
     other_before: float
     io_stall: float  # % of the window in which some task waited for I/O
+    wal_mb: float  # WAL PostgreSQL wrote in the window
+    wal_fpi: int  # of which full-page images (a page's first change after a checkpoint)
     fetched_rows: int
     inbox_index_scans: int
     extra: dict[str, Any] = field(default_factory=dict)
@@ -643,6 +645,7 @@ SCENARIOS = {
 # no other history rows, so the sequence's advance counts them (a count(*) read the whole table
 # from disk right before a window).
 COUNTERS = """SELECT (SELECT last_value FROM correspondence_statuses_id_seq) AS fetched,
+  (SELECT wal_bytes FROM pg_stat_wal) AS wal_bytes, (SELECT wal_fpi FROM pg_stat_wal) AS wal_fpi,
   (SELECT idx_scan FROM pg_stat_user_indexes
    WHERE indexrelname = 'correspondences_recipient_inbox') AS inbox"""
 
@@ -742,6 +745,8 @@ def measure(
         other_cpu=100 * ((box1 - box0) - cpu_delta(ours0, ours1, reaped=True)) / wall,
         other_before=other_before,
         io_stall=100 * (io1 - io0) / wall,
+        wal_mb=(after["wal_bytes"] - before["wal_bytes"]) / 2**20,
+        wal_fpi=after["wal_fpi"] - before["wal_fpi"],
         fetched_rows=after["fetched"] - before["fetched"],
         inbox_index_scans=after["inbox"] - before["inbox"],
     )
@@ -749,7 +754,7 @@ def measure(
         f"run {run} {m.label} [{variant}]: {m.rps:,.0f} req/s, p50 {m.p50_ms:.1f} ms, p99 {m.p99_ms:.1f} ms, "
         f"non-2xx {m.non2xx}, socket errors {m.socket_errors}, server {m.server_cpu:.0f} %, "
         f"PostgreSQL {m.pg_cpu:.0f} %, wrk {m.wrk_cpu:.0f} %, other {m.other_cpu:.0f} %, "
-        f"I/O stall {m.io_stall:.0f} %, "
+        f"I/O stall {m.io_stall:.0f} %, WAL {m.wal_mb:.0f} MB ({m.wal_fpi:,} full pages), "
         f"RSS {m.server_rss_mb:.0f} MB, Fetched rows +{m.fetched_rows:,}, "
         f"inbox index scans +{m.inbox_index_scans:,}"
     )
@@ -895,24 +900,27 @@ def section(
         f"each window waits up to {opts.max_wait:.0f} s for others to use ≤ {opts.max_other_cpu:.0f} % and "
         f"is measured again (up to {opts.retries} times) when they used more during it. *I/O stall* = the "
         "share of the window in which some task of the machine waited for the disk (`/proc/pressure/io`, "
-        "*some*): a WAL flush that stalls holds every request that waits for its commit."
+        "*some*): a WAL flush that stalls holds every request that waits for its commit. *WAL* = what "
+        "PostgreSQL wrote to its log in the window (`pg_stat_wal`), and how many of those records were full "
+        "page images (the first change of a page after a checkpoint is logged whole)."
     )
     w("")
     w("### Results")
     w("")
     w(
         "| Scenario | Code | Run | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | server CPU % "
-        "| PostgreSQL CPU % | wrk CPU % | other CPU % | I/O stall % | server peak RSS MB "
-        "| Fetched rows written |"
+        "| PostgreSQL CPU % | wrk CPU % | other CPU % | I/O stall % | WAL MB (full pages) "
+        "| server peak RSS MB | Fetched rows written |"
     )
-    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    w("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for m in sorted(ms, key=_order):
         w(
             f"| {m.label}, c{m.connections} | {m.variant} | {m.run} | {m.rps:,.0f} | {m.p50_ms:.1f} | "
             f"{m.p99_ms:.1f} | "
             f"{m.max_ms:.0f} | {m.non2xx} | {m.socket_errors} | {m.server_cpu:.0f} | {m.pg_cpu:.0f} | "
             f"{m.wrk_cpu:.0f} | {m.other_cpu:.0f}{'' if m.attempt == 1 else f' (attempt {m.attempt})'} | "
-            f"{m.io_stall:.0f} | {m.server_rss_mb:.0f} | {m.fetched_rows:,} |"
+            f"{m.io_stall:.0f} | {m.wal_mb:.0f} ({m.wal_fpi:,}) | {m.server_rss_mb:.0f} | "
+            f"{m.fetched_rows:,} |"
         )
     w("")
     w("CPU per request (µs): " + "; ".join(
