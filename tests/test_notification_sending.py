@@ -761,3 +761,43 @@ async def test_overview_lists_the_orders_and_details_show_them_before_sending(
     assert main["processingStatus"]["status"] == "Registered"
     assert main["notificationStatusDetails"]["email"]["sendStatus"]["status"] == "Email_New"
     assert main["notificationStatusDetails"]["email"]["recipient"]["emailAddress"] == mail
+
+
+class _PoolSpy:
+    """The pool it wraps, noting every statement run through it."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self.statements: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._pool, name)
+        if name not in ("execute", "executemany", "fetch", "fetchrow", "fetchval"):
+            return attr
+
+        async def call(sql: str, *args: Any, **kwargs: Any) -> Any:
+            self.statements.append(sql)
+            return await attr(sql, *args, **kwargs)
+
+        return call
+
+
+async def test_deliveries_are_claimed_and_recorded_on_the_workers_connections(
+    client: httpx.AsyncClient, sender: Sender, db: asyncpg.Connection, notifier: Notifier, smtp: SmtpServer
+) -> None:
+    # `serve` gives its job worker a pool of its own, planning each statement for its values; the
+    # API's pool plans generically, and a claim's generic plan over a batch of ids ran into the
+    # command timeout under load. What a delivery commits apart from its job goes to the worker's.
+    svc = await notifier()
+    worker_pool = svc.pool
+    api_pool = _PoolSpy(worker_pool)
+    svc.pool = api_pool  # type: ignore[assignment]
+    org, mail = await org_with_email(db)
+    [item] = await initialize(client, sender, [f"0192:{org}"], generic())
+    worker = build_worker(svc, worker_pool)
+    while await worker.run_once():
+        pass
+    assert len(smtp.messages(mail)) == 1
+    main = order(await details(client, sender, item["correspondenceId"]))
+    assert main["notificationStatusDetails"]["email"]["sendStatus"]["status"] == "Email_Succeeded"
+    assert not [s for s in api_pool.statements if "notification_deliveries" in s]

@@ -195,6 +195,11 @@ class Worker:
         self._stopping = False
         self._deadline: asyncio.TimerHandle | None = None
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The connections the jobs run on: for what a handler commits apart from its job's transaction."""
+        return self._pool
+
     def register(self, task: str, handler: Handler) -> None:
         self._handlers[task] = handler
 

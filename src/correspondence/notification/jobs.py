@@ -34,9 +34,10 @@ def register(worker: Worker, services: Services) -> None:
 
     async def send(conn: asyncpg.Connection, batch: list[Job]) -> None:
         channels = Channels(services.email_sender(), services.sms_gateway())
-        await deliver(
-            conn, pool=services.pool, ids=_ids(batch), channels=channels, retry=retry, window=window
-        )
+        # The claims and outcomes are committed apart from the job, on the worker's connections:
+        # in `serve` the API's pool plans statements generically, and the claim's generic plan over
+        # a batch of ids ran into the 60 s command timeout under load (bench/RESULTS.md, (d)).
+        await deliver(conn, pool=worker.pool, ids=_ids(batch), channels=channels, retry=retry, window=window)
 
     worker.register(ORDER_TASK, order)
     worker.register(DELIVER_TASK, send)
