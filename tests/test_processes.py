@@ -179,6 +179,28 @@ async def test_the_heartbeat_keeps_the_lease_of_a_long_batch(
     assert (row["status"], row["attempts"], row["locked_until"]) == (2, 1, None)
 
 
+async def test_a_round_runs_its_jobs_oldest_first(
+    services: Services, db: asyncpg.Connection, slow_task: str
+) -> None:
+    ran: list[int] = []
+
+    async def record(conn: asyncpg.Connection, jobs: list[Job]) -> None:
+        ran.extend(j.id for j in jobs)
+
+    worker = worker_with(services)
+    for suffix in ("", ".b", ".c"):
+        worker.register(slow_task + suffix, record)
+    # enqueued newest first, so the table's (and RETURNING's) order is the reverse of run_at's
+    newest = await enqueue(db, slow_task, clock.now() - timedelta(seconds=1))
+    middle = await enqueue(db, slow_task + ".b", clock.now() - timedelta(seconds=2))
+    oldest = await enqueue(db, slow_task + ".c", clock.now() - timedelta(seconds=3))
+    claimed = [j.id for j in await worker.claim() if j.task.startswith(slow_task)]
+    assert claimed == [oldest, middle, newest]
+    await db.execute("UPDATE jobs SET status = 0, locked_until = NULL WHERE id = ANY($1::bigint[])", claimed)
+    await worker.run_once()
+    assert ran == [oldest, middle, newest]
+
+
 async def test_a_stopping_worker_finishes_its_running_batch_and_releases_the_rest(
     services: Services, db: asyncpg.Connection, slow_task: str
 ) -> None:

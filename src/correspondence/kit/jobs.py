@@ -107,7 +107,7 @@ expired AS (
   SELECT id FROM jobs WHERE status = 1 AND locked_until < $1 AND {tasks} LIMIT $3 FOR UPDATE SKIP LOCKED)
 UPDATE jobs SET status = 1, attempts = attempts + 1, locked_until = $2
 WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM expired)
-RETURNING id, task, ref_id, payload::text AS payload, attempts
+RETURNING id, task, ref_id, payload::text AS payload, attempts, run_at
 """
 
 
@@ -265,6 +265,7 @@ class Worker:
             return [job for each in self._lanes for job in await self.claim(each)]
         now = clock.now()
         rows = await self._pool.fetch(lane.claim_sql, now, now + self._lease, lane.claim)
+        rows.sort(key=lambda r: (r["run_at"], r["id"]))  # RETURNING keeps no order: oldest first
         return [
             Job(
                 r["id"],
