@@ -43,6 +43,8 @@ from typing import Any
 import asyncpg
 import httpx
 
+from correspondence.kit.db import create_database_sql
+
 sys.path.insert(0, str(Path(__file__).parent))
 from common import (
     ORG_URN,
@@ -97,7 +99,7 @@ async def reset_database(base: str) -> str:
     conn = await asyncpg.connect(base)
     try:
         await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        await conn.execute(create_database_sql(DATABASE))
     finally:
         await conn.close()
     return db_url(base, DATABASE)

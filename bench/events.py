@@ -38,6 +38,7 @@ from correspondence.adapters.webhooks import HttpWebhookSender
 from correspondence.events import signing
 from correspondence.events.use_cases.deliver import DeliveryPolicy, deliver_due
 from correspondence.events.use_cases.dispatch import dispatch_outbox
+from correspondence.kit.db import create_database_sql
 from correspondence.kit.jobs import Worker
 from correspondence.kit.migrate import upgrade
 
@@ -221,7 +222,7 @@ def main() -> None:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(create_database_sql(name)))
     url = db_url(server, name) if "?" in server else server.rsplit("/", 1)[0] + "/" + name
     secret = signing.new_secret()
     port = 18000 + os.getpid() % 1000

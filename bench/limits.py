@@ -26,7 +26,7 @@ from correspondence.app import create_app
 from correspondence.auth.dependencies import caller_from_header
 from correspondence.auth.tokens import DevIssuer, TokenValidator
 from correspondence.config import Settings
-from correspondence.kit.db import embedded_server_url, with_database
+from correspondence.kit.db import create_database_sql, embedded_server_url, with_database
 from correspondence.kit.migrate import upgrade
 from correspondence.registry import repository as registry
 from correspondence.services import Services
@@ -131,7 +131,7 @@ async def main() -> None:
         server = embedded_server_url(data_dir, database="postgres")
         name = f"bench_limits_{uuid.uuid4().hex[:8]}"
         admin = await asyncpg.connect(server)
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(create_database_sql(name))
         await admin.close()
         url = with_database(server, name)
         await asyncio.to_thread(upgrade, url)

@@ -36,6 +36,7 @@ from common import OUT, EmbeddedPostgres, db_url, log, machine, replace_section
 
 from correspondence.app import create_app
 from correspondence.config import Settings
+from correspondence.kit.db import create_database_sql
 from correspondence.kit.middleware import RequestContext
 from correspondence.kit.migrate import upgrade
 from correspondence.metrics.collector import Exposition, read_families
@@ -304,7 +305,7 @@ def main() -> None:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(create_database_sql(name)))
     url = db_url(server, name) if "?" in server else server.rsplit("/", 1)[0] + "/" + name
     try:
         upgrade(url)

@@ -32,6 +32,7 @@ import httpx
 from correspondence.app import build_worker, create_app
 from correspondence.auth.tokens import DevIssuer
 from correspondence.config import Settings
+from correspondence.kit.db import create_database_sql
 from correspondence.kit.migrate import upgrade
 from correspondence.services import Services
 
@@ -176,7 +177,7 @@ def main() -> None:
         async def create() -> None:
             conn = await asyncpg.connect(base)
             try:
-                await conn.execute(f"CREATE DATABASE {name}")
+                await conn.execute(create_database_sql(name))
             finally:
                 await conn.close()
 

@@ -19,7 +19,7 @@ from correspondence.app import create_app
 from correspondence.auth.tokens import DevIssuer
 from correspondence.config import Settings
 from correspondence.kit import clock
-from correspondence.kit.db import embedded_server_url, with_database
+from correspondence.kit.db import create_database_sql, embedded_server_url, with_database
 from correspondence.kit.migrate import upgrade
 from correspondence.registry import repository as registry
 from correspondence.services import Services
@@ -59,7 +59,7 @@ def database_url(server_url: str) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin(create_database_sql(name)))  # as the service creates its own
     url = with_database(server_url, name)
     upgrade(url)
     yield url
