@@ -1097,7 +1097,19 @@ def main() -> None:
         "--api-workers", type=int, default=1, help="API processes: `serve --workers N` (bench/processes.py)"
     )
     parser.add_argument("--json-out", type=Path, help="also write the raw measurements to this file")
+    parser.add_argument(
+        "--pg",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PostgreSQL setting on top of the tuned ones (repeatable; for A/B runs)",
+    )
     opts = parser.parse_args()
+    for setting in opts.pg:
+        name, sep, value = setting.partition("=")
+        if not sep or not name.replace("_", "").isalnum() or "'" in value:
+            raise SystemExit(f"--pg {setting!r}: expected NAME=VALUE")
+        PG_SETTINGS[name] = value
     ACCESS_LOG["on"] = opts.access_log == "on"
     argv = [".venv/bin/python", "bench/initialize.py", *sys.argv[1:]]
     started = datetime.now(UTC)
