@@ -2,8 +2,8 @@
 -- connection pausing $BENCH_DELAY_MS ms between its requests: a paced load that leaves the service
 -- room, where the other scripts alone keep every connection busy (a saturating load).
 -- With BENCH_DELAY_RANDOM=1 the pause is drawn from an exponential distribution of that mean, as
--- independent users' think times are: a fixed pause keeps connections that were answered together
--- (one batch's commit) in step, so their next requests arrive together too.
+-- independent users' think times are, instead of keeping connections answered together (by one
+-- batch's commit) in step.
 --   BENCH_SCRIPT=bench/get.lua BENCH_DELAY_MS=20 BENCH_REQUESTS=... wrk -t1 -c4 -d10s -s bench/paced.lua URL
 
 dofile(os.getenv("BENCH_SCRIPT"))
