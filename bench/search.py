@@ -684,8 +684,8 @@ def measure(
     py_spy: Path | None = None,
     pause_ms: int = 0,
 ) -> Measurement:
-    """`pause_ms`: each connection waits that long after an answer before its next request
-    (bench/paced.lua): a load below saturation, where (a) and (b) keep every connection busy."""
+    """`pause_ms`: each connection waits a random time of that mean after an answer before its next
+    request (bench/paced.lua): a load below saturation, where (a) and (b) keep every connection busy."""
     env = {"BENCH_REQUESTS": str(requests)}
     lua = LUA
     if pause_ms:
@@ -911,9 +911,10 @@ def section(
         f"connections, each pausing after an answer for a random time (exponential, mean "
         f"{opts.paced_pause} ms: independent users' think times; bench/paced.lua) before its next "
         "request. (a) and (b) keep every connection busy, so their latency is the connections over the "
-        "throughput (Little's law) whatever the service does; (c) shows the latency at the rate the "
-        "target names. wrk measures from each request's send, so a stall delays the requests behind it "
-        "without counting that delay (coordinated omission): (c)'s tail is a lower bound."
+        "throughput (Little's law) whatever the service does; (c) shows the latency at about the rate "
+        "the target names (the rate it reached is in the table). wrk measures from each request's "
+        "send, so a stall delays the requests behind it without counting that delay (coordinated "
+        "omission): (c)'s tail is a lower bound."
     )
     w(
         "- CPU summed per process tree over the window (100 % = one core). *Other* = the machine's busy "
