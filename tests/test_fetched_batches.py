@@ -1,6 +1,7 @@
-"""Overviews' Fetched rows are written in batches (kit/batch.py): concurrent overviews share one
-INSERT and one commit, each answer still comes after its row is committed, the 15 s debounce holds
-inside a batch as across batches, and a failed batch fails every request in it."""
+"""Overviews are read in batches (kit/batch.py), with their Fetched rows: concurrent overviews share
+one statement and one commit, each answer still comes after its row is committed, the 15 s debounce
+holds inside a batch as across batches, the statement writes a Fetched row exactly where the answer
+is 200 to a recipient (whoever else shares the batch), and a failed batch fails every request in it."""
 
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ import asyncpg
 import httpx
 import pytest
 
+from correspondence.auth.tokens import DevIssuer
 from correspondence.kit.batch import Batcher
 from correspondence.services import Services
 from tests.conftest import INITIALIZE, Sender
-from tests.test_recipients import People, bearer, drain, send
+from tests.test_access_hardening import add_resource
+from tests.test_access_hardening import send as send_for
+from tests.test_recipients import READ, People, bearer, drain, send
 from tests.test_recipients import people as people  # the fixture
 
 FETCHED_ROWS = "SELECT count(*) FROM correspondence_fetches WHERE correspondence_id = $1::uuid"
@@ -41,6 +45,67 @@ async def test_concurrent_overviews_write_one_fetched_row_each(
     assert [r.status_code for r in responses] == [200] * 6
     for cid in cids:
         assert await db.fetchval(FETCHED_ROWS, cid) == 1
+
+
+async def test_a_batch_of_callers_writes_fetched_rows_only_for_recipients_answered_200(
+    client: httpx.AsyncClient,
+    sender: Sender,
+    people: People,
+    services: Services,
+    db: asyncpg.Connection,
+    dev_issuer: DevIssuer,
+) -> None:
+    level3 = await add_resource(db, sender.org, min_auth_level=3)
+    [mine] = await send(client, sender, [people.person])
+    [senders] = await send(client, sender, [people.person])
+    [orgs] = await send(client, sender, [f"0192:{people.org}"])
+    [strict] = await send_for(client, sender, [people.person], resource_id=level3)
+    [to_itself] = await send(client, sender, [f"0192:{sender.org}"])
+    await drain(services)
+    both = dev_issuer.mint(scope=f"altinn:correspondence.write altinn:serviceowner {READ}", org=sender.org)
+    [unpublished] = await send(client, sender, [people.person])  # sent after the drain: not published
+    low = dev_issuer.mint(scope=READ, pid=people.person, auth_level=2)
+    calls = [
+        (mine, people.person_token, 200),
+        (senders, sender.token, 200),  # the owner as sender: no Fetched row
+        (to_itself, both, 200),  # the owner is also the recipient: the sender role comes first
+        (orgs, people.org_token, 200),
+        (orgs, people.employee_token, 200),  # through a delegation: the person is named
+        (mine, people.stranger_token, 403),
+        (orgs, people.stranger_org_token, 403),
+        (strict, low, 403),  # below the resource's minimum authentication level
+        (unpublished, people.person_token, 404),
+    ]
+    responses = await asyncio.gather(
+        *(client.get(f"{INITIALIZE}/{cid}", headers=bearer(token)) for cid, token, _ in calls)
+    )
+    assert [r.status_code for r in responses] == [status for _, _, status in calls]
+    person = f"urn:altinn:person:identifier-no:{people.person}"
+    parties = {
+        cid: sorted(
+            r["party"]
+            for r in await db.fetch(
+                "SELECT party FROM correspondence_fetches WHERE correspondence_id = $1", cid
+            )
+        )
+        for cid in (mine, senders, to_itself, orgs, strict, unpublished)
+    }
+    assert parties == {
+        mine: [person],
+        senders: [],
+        to_itself: [],
+        orgs: sorted(
+            [
+                f"urn:altinn:organization:identifier-no:{people.org}",
+                f"urn:altinn:person:identifier-no:{people.employee}",
+            ]
+        ),
+        strict: [],
+        unpublished: [],
+    }
+    high = dev_issuer.mint(scope=READ, pid=people.person, auth_level=3)
+    assert (await client.get(f"{INITIALIZE}/{strict}", headers=bearer(high))).status_code == 200
+    assert await db.fetchval(FETCHED_ROWS, strict) == 1
 
 
 async def test_the_overview_answers_after_its_fetched_row_is_committed(

@@ -183,36 +183,107 @@ async def get_correspondence(
     return row
 
 
-async def get_for_overview(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID) -> asyncpg.Record | None:
-    """get_correspondence's row with what the overview shows besides, in one round trip: the status
-    history (h_* arrays, in order), the notification orders (o_* arrays) and whether any attachment
-    is linked (the attachment slice lists them)."""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"""SELECT c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
-                  ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
-                  ct.external_references::text AS external_references,
-                  ct.notification::text AS notification_request,
-                  COALESCE(r.min_auth_level, 0) AS min_auth_level,
-                  h.statuses AS h_statuses, h.texts AS h_texts, h.changed AS h_changed, h.ids AS h_ids,
-                  o.ids AS o_ids, o.reminders AS o_reminders,
-                  EXISTS (SELECT 1 FROM correspondence_attachments l WHERE l.correspondence_id = c.id)
-                    AS has_attachments
-           FROM correspondences c JOIN correspondence_contents ct ON ct.id = c.content_id
-           LEFT JOIN resources r ON r.resource_id = c.resource_id
-           CROSS JOIN LATERAL (
-             SELECT array_agg(s.status ORDER BY s.status_changed, s.id) AS statuses,
-                    array_agg(s.status_text ORDER BY s.status_changed, s.id) AS texts,
-                    array_agg(s.status_changed ORDER BY s.status_changed, s.id) AS changed,
-                    array_agg(s.id ORDER BY s.status_changed, s.id) AS ids
-             FROM ({HISTORY_OF_C}) s) h
-           CROSS JOIN LATERAL (
-             SELECT array_agg(n.id ORDER BY n.is_reminder, n.created, n.id) AS ids,
-                    array_agg(n.is_reminder ORDER BY n.is_reminder, n.created, n.id) AS reminders
-             FROM notification_orders n WHERE n.correspondence_id = c.id) o
-           WHERE c.id = $1""",
-        cid,
+@dataclass(frozen=True, slots=True)
+class SelfFetch:
+    """A caller who may be the correspondence's recipient party itself, for get_for_overviews: the
+    Fetched row is then written by the read's own statement. `recipient` is the caller's party
+    (None: no read scope, so never a recipient); `sender_org` the organisation it may act as sender
+    for (the sender role comes first); `party` is written on the row."""
+
+    recipient: str | None
+    party: str | None
+    auth_level: int
+    sender_org: str | None
+    at: datetime
+    unless_since: datetime
+
+
+# Statuses in which a recipient may see a correspondence (behaviour.md §2.2; Reserved is
+# included, as the reference does).
+AVAILABLE_TO_RECIPIENT = frozenset({2, 3, 4, 5, 6, 9, 10, 12, 13})
+_AVAILABLE = ", ".join(str(s) for s in sorted(AVAILABLE_TO_RECIPIENT))
+
+_OVERVIEWS = f"""WITH u AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[],
+                       $7::timestamptz[], $8::bool[])
+    WITH ORDINALITY
+    AS u(cid, f_recipient, f_party, f_auth_level, f_sender_org, f_at, f_since, f_insert, f_ord)),
+c AS MATERIALIZED (
+  SELECT u.f_ord, u.f_party, u.f_at, u.f_since, u.f_insert,
+         c.*, ct.language, ct.message_title, ct.message_summary, ct.message_body,
+         ct.reply_options::text AS reply_options, ct.property_list::text AS property_list,
+         ct.external_references::text AS external_references,
+         ct.notification::text AS notification_request,
+         COALESCE(r.min_auth_level, 0) AS min_auth_level,
+         h.statuses AS h_statuses, h.texts AS h_texts, h.changed AS h_changed, h.ids AS h_ids,
+         o.ids AS o_ids, o.reminders AS o_reminders,
+         EXISTS (SELECT 1 FROM correspondence_attachments l WHERE l.correspondence_id = c.id)
+           AS has_attachments,
+         -- access.resolve's recipient rule for the party itself, and view._check_visible's:
+         -- true exactly when the overview is answered to this caller as its recipient.
+         (u.f_recipient IS NOT NULL AND c.recipient = u.f_recipient
+          AND c.service_owner_id IS DISTINCT FROM u.f_sender_org
+          AND u.f_auth_level >= COALESCE(r.min_auth_level, 0)
+          AND c.status IN ({_AVAILABLE})) AS self_fetch
+  FROM u JOIN correspondences c ON c.id = u.cid
+  JOIN correspondence_contents ct ON ct.id = c.content_id
+  LEFT JOIN resources r ON r.resource_id = c.resource_id
+  CROSS JOIN LATERAL (
+    SELECT array_agg(s.status ORDER BY s.status_changed, s.id) AS statuses,
+           array_agg(s.status_text ORDER BY s.status_changed, s.id) AS texts,
+           array_agg(s.status_changed ORDER BY s.status_changed, s.id) AS changed,
+           array_agg(s.id ORDER BY s.status_changed, s.id) AS ids
+    FROM ({HISTORY_OF_C}) s) h
+  CROSS JOIN LATERAL (
+    SELECT array_agg(n.id ORDER BY n.is_reminder, n.created, n.id) AS ids,
+           array_agg(n.is_reminder ORDER BY n.is_reminder, n.created, n.id) AS reminders
+    FROM notification_orders n WHERE n.correspondence_id = c.id) o),
+fetched AS (
+  -- The debounce (record_fetched_many): not when the same party fetched it after f_since. Rows of
+  -- this statement do not see each other: of one correspondence and party only one has f_insert.
+  INSERT INTO correspondence_fetches (correspondence_id, party, fetched)
+  SELECT c.id, c.f_party, c.f_at FROM c
+  WHERE c.self_fetch AND c.f_insert AND NOT EXISTS (
+    SELECT 1 FROM correspondence_fetches f
+    WHERE f.correspondence_id = c.id AND f.fetched > c.f_since AND f.party IS NOT DISTINCT FROM c.f_party))
+SELECT * FROM c"""
+
+
+async def get_for_overviews(
+    conn: asyncpg.Connection | asyncpg.Pool, items: list[tuple[uuid.UUID, SelfFetch | None, bool]]
+) -> list[asyncpg.Record | None]:
+    """get_correspondence's row with what the overview shows besides, for many overviews in one round
+    trip: the status history (h_* arrays, in order; read before the statement's own Fetched rows),
+    the notification orders (o_* arrays) and whether any attachment is linked (the attachment slice
+    lists them). Items are (id, caller, whether its Fetched row may be written).
+
+    The same statement (and commit) writes the Fetched row of each caller that reads as the
+    recipient party itself (`self_fetch` in its row). Callers reading through a delegation get
+    `self_fetch` false and record it themselves."""
+    none: list[Any] = [None] * len(items)
+    fetches = [f for _, f, _ in items]
+    rows = await conn.fetch(
+        _OVERVIEWS,
+        [cid for cid, _, _ in items],
+        [f.recipient if f is not None else None for f in fetches],
+        [f.party if f is not None else None for f in fetches],
+        [f.auth_level if f is not None else 0 for f in fetches],
+        [f.sender_org if f is not None else None for f in fetches],
+        [f.at if f is not None else None for f in fetches],
+        [f.unless_since if f is not None else None for f in fetches],
+        [insert for _, _, insert in items],
     )
-    return row
+    out: list[asyncpg.Record | None] = none
+    for row in rows:
+        out[row["f_ord"] - 1] = row
+    return out
+
+
+async def get_for_overview(
+    conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, fetch: SelfFetch | None = None
+) -> asyncpg.Record | None:
+    """get_for_overviews for one."""
+    return (await get_for_overviews(conn, [(cid, fetch, True)]))[0]
 
 
 def history_of(row: asyncpg.Record) -> list[StatusRow]:

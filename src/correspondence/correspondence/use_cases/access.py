@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 import asyncpg
@@ -24,8 +25,7 @@ from correspondence.kit.text import ORG_URN, PERSON_URN
 
 Role = Literal["sender", "recipient"]
 
-# Statuses a recipient may see (behaviour.md §2.2; Reserved is included, as the reference does).
-AVAILABLE_TO_RECIPIENT = frozenset({2, 3, 4, 5, 6, 9, 10, 12, 13})
+AVAILABLE_TO_RECIPIENT = repo.AVAILABLE_TO_RECIPIENT
 PURGED = frozenset({repo.PURGED_BY_RECIPIENT, repo.PURGED_BY_ALTINN})
 
 
@@ -65,6 +65,29 @@ def reads_as_recipient(caller: Caller) -> bool:
     return scopes.READ in caller.scopes
 
 
+def acting_party(caller: Caller, recipient: str) -> str | None:
+    """The party written on a recipient's status rows: a person acting for an organisation is
+    named as the person."""
+    if caller.pid is not None and recipient.startswith(ORG_URN):
+        return PERSON_URN + caller.pid
+    return caller_party(caller)
+
+
+def self_fetch(caller: Caller, at: datetime, unless_since: datetime) -> repo.SelfFetch:
+    """resolve's rules for a caller who is the recipient party itself, for the database to apply
+    (repo.get_for_overviews): the read scope, not the owning organisation acting as sender, and the
+    caller's authentication level (confidential correspondence needs no delegation for oneself)."""
+    party = caller_party(caller)
+    return repo.SelfFetch(
+        recipient=party if reads_as_recipient(caller) else None,
+        party=acting_party(caller, party) if party is not None else None,
+        auth_level=caller.auth_level,
+        sender_org=caller.org if caller.is_sender else None,
+        at=at,
+        unless_since=unless_since,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Acting:
     """How a caller acts for a party: as the party itself, or a person through a delegation."""
@@ -98,6 +121,13 @@ def may_read(caller: Caller, acting: Acting, *, min_auth_level: int, confidentia
     return caller.auth_level >= min_auth_level and (acting.confidential or not confidential)
 
 
+class _Unread:
+    """resolve reads the row itself."""
+
+
+_UNREAD = _Unread()
+
+
 async def resolve(
     pool: asyncpg.Pool | asyncpg.Connection,
     caller: Caller,
@@ -105,12 +135,11 @@ async def resolve(
     *,
     allow: tuple[Role, ...] = ("sender", "recipient"),
     lock: bool = False,
-    overview: bool = False,
+    row: asyncpg.Record | _Unread | None = _UNREAD,
 ) -> Access:
-    """With `overview`, the row also carries what the overview shows (repo.get_for_overview)."""
-    if overview:
-        row = await repo.get_for_overview(pool, correspondence_id)
-    else:
+    """`row`: the correspondence's row as the caller read it already (e.g. repo.get_for_overviews),
+    None when there is none."""
+    if isinstance(row, _Unread):
         row = await repo.get_correspondence(pool, correspondence_id, lock=lock)
     if row is None:
         raise errors.NOT_FOUND()
@@ -122,7 +151,5 @@ async def resolve(
         if acting is not None and may_read(
             caller, acting, min_auth_level=row["min_auth_level"], confidential=row["is_confidential"]
         ):
-            if caller.pid is not None and row["recipient"].startswith(ORG_URN):
-                party = PERSON_URN + caller.pid
-            return Access(row, "recipient", party)
+            return Access(row, "recipient", acting_party(caller, row["recipient"]))
     raise errors.NO_ACCESS()

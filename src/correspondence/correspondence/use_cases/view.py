@@ -16,7 +16,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.schemas import STATUS_NAMES
-from correspondence.correspondence.use_cases.access import Access, resolve
+from correspondence.correspondence.use_cases.access import Access, resolve, self_fetch
 from correspondence.events import outbox
 from correspondence.kit import clock
 from correspondence.kit.batch import Batcher
@@ -151,6 +151,49 @@ async def _record_fetched(pool: asyncpg.Pool, item: _Fetch) -> None:
     await writer.batcher.submit(item)
 
 
+class _Read:
+    __slots__ = ("cid", "fetch", "row")
+
+    def __init__(self, cid: uuid.UUID, fetch: repo.SelfFetch) -> None:
+        self.cid = cid
+        self.fetch = fetch
+        self.row: asyncpg.Record | None = None
+
+
+class _OverviewReader:
+    """The overviews' reads, with their Fetched rows, in batches (kit/batch.py): one statement and one
+    commit for all the overviews that arrive while the previous batch is being read."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.batcher: Batcher[asyncpg.Connection, _Read] = Batcher(pool.acquire, self._read)
+
+    async def _read(self, conn: asyncpg.Connection, reads: list[_Read]) -> None:
+        # The debounce cannot see rows of its own statement: one per correspondence and party.
+        seen: set[tuple[uuid.UUID, str | None]] = set()
+        items: list[tuple[uuid.UUID, repo.SelfFetch | None, bool]] = []
+        for read in reads:
+            key = (read.cid, read.fetch.party)
+            items.append((read.cid, read.fetch, key not in seen))
+            seen.add(key)
+        for read, row in zip(reads, await repo.get_for_overviews(conn, items), strict=True):
+            read.row = row
+
+
+_readers: weakref.WeakKeyDictionary[asyncpg.Pool, _OverviewReader] = weakref.WeakKeyDictionary()
+
+
+async def _read_overview(pool: asyncpg.Pool, cid: uuid.UUID, fetch: repo.SelfFetch) -> asyncpg.Record | None:
+    try:
+        reader = _readers.get(pool)
+        if reader is None:
+            reader = _readers[pool] = _OverviewReader(pool)
+    except TypeError:  # a pool (or connection) without weak references: read on its own
+        return await repo.get_for_overview(pool, cid, fetch)
+    read = _Read(cid, fetch)
+    await reader.batcher.submit(read)
+    return read.row
+
+
 async def _record_fetch(pool: asyncpg.Pool, access: Access, *, debounce: bool, read: bool = False) -> None:
     """Recipients' reads leave Fetched (and, for the content, Read) in the history."""
     now = clock.now()
@@ -177,11 +220,18 @@ def _check_visible(access: Access, *, reject_purged: bool) -> None:
 
 
 async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id: uuid.UUID) -> dict[str, Any]:
-    # One read for the row, its history, orders and whether it has attachments; then the Fetched row.
-    # The history read before the Fetched row shows the same current status (Fetched never is).
-    access = await resolve(pool, caller, correspondence_id, overview=True)
+    # One statement for all the overviews that arrive together (_OverviewReader) reads each row, its
+    # history, orders and whether it has attachments, and writes the Fetched row of each recipient
+    # reading as the party itself: the answer comes after that commit. Through a delegation the
+    # Fetched row follows in a batch of its own (_FetchedWriter). The history read before the
+    # Fetched row shows the same current status (Fetched never is).
+    now = clock.now()
+    fetch = self_fetch(caller, now, now - FETCH_DEBOUNCE)
+    access = await resolve(
+        pool, caller, correspondence_id, row=await _read_overview(pool, correspondence_id, fetch)
+    )
     _check_visible(access, reject_purged=True)
-    if access.role == "recipient":
+    if access.role == "recipient" and not access.row["self_fetch"]:
         await _record_fetch(pool, access, debounce=True)
     row = access.row
     history, orders = repo.history_of(row), repo.orders_of(row)
