@@ -260,7 +260,6 @@ async def get_for_overviews(
     The same statement (and commit) writes the Fetched row of each caller that reads as the
     recipient party itself (`self_fetch` in its row). Callers reading through a delegation get
     `self_fetch` false and record it themselves."""
-    none: list[Any] = [None] * len(items)
     fetches = [f for _, f, _ in items]
     rows = await conn.fetch(
         _OVERVIEWS,
@@ -273,7 +272,7 @@ async def get_for_overviews(
         [f.unless_since if f is not None else None for f in fetches],
         [insert for _, _, insert in items],
     )
-    out: list[asyncpg.Record | None] = none
+    out: list[asyncpg.Record | None] = [None] * len(items)  # None: no such correspondence
     for row in rows:
         out[row["f_ord"] - 1] = row
     return out
