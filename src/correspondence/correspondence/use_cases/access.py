@@ -121,13 +121,6 @@ def may_read(caller: Caller, acting: Acting, *, min_auth_level: int, confidentia
     return caller.auth_level >= min_auth_level and (acting.confidential or not confidential)
 
 
-class _Unread:
-    """resolve reads the row itself."""
-
-
-_UNREAD = _Unread()
-
-
 async def resolve(
     pool: asyncpg.Pool | asyncpg.Connection,
     caller: Caller,
@@ -135,12 +128,19 @@ async def resolve(
     *,
     allow: tuple[Role, ...] = ("sender", "recipient"),
     lock: bool = False,
-    row: asyncpg.Record | _Unread | None = _UNREAD,
 ) -> Access:
-    """`row`: the correspondence's row as the caller read it already (e.g. repo.get_for_overviews),
-    None when there is none."""
-    if isinstance(row, _Unread):
-        row = await repo.get_correspondence(pool, correspondence_id, lock=lock)
+    row = await repo.get_correspondence(pool, correspondence_id, lock=lock)
+    return await access_to(pool, caller, row, allow=allow)
+
+
+async def access_to(
+    pool: asyncpg.Pool | asyncpg.Connection,
+    caller: Caller,
+    row: asyncpg.Record | None,
+    *,
+    allow: tuple[Role, ...] = ("sender", "recipient"),
+) -> Access:
+    """resolve for a row the caller has read already (e.g. repo.get_for_overviews); None: there is none."""
     if row is None:
         raise errors.NOT_FOUND()
     party = caller_party(caller)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 import weakref
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -16,7 +17,7 @@ from correspondence.auth.caller import Caller
 from correspondence.correspondence import errors
 from correspondence.correspondence import repository as repo
 from correspondence.correspondence.schemas import STATUS_NAMES
-from correspondence.correspondence.use_cases.access import Access, resolve, self_fetch
+from correspondence.correspondence.use_cases.access import Access, access_to, resolve, self_fetch
 from correspondence.events import outbox
 from correspondence.kit import clock
 from correspondence.kit.batch import Batcher
@@ -137,15 +138,31 @@ class _FetchedWriter:
         await repo.record_fetched_many(conn, unique)
 
 
+_W = TypeVar("_W")
+
+
+def _for_pool(
+    registry: weakref.WeakKeyDictionary[asyncpg.Pool, _W],
+    pool: asyncpg.Pool,
+    make: Callable[[asyncpg.Pool], _W],
+) -> _W | None:
+    """The pool's batch writer (one per pool), or None for a pool (or connection) without weak
+    references: its caller then writes on its own."""
+    try:
+        found = registry.get(pool)
+        if found is None:
+            found = registry[pool] = make(pool)
+    except TypeError:
+        return None
+    return found
+
+
 _writers: weakref.WeakKeyDictionary[asyncpg.Pool, _FetchedWriter] = weakref.WeakKeyDictionary()
 
 
 async def _record_fetched(pool: asyncpg.Pool, item: _Fetch) -> None:
-    try:
-        writer = _writers.get(pool)
-        if writer is None:
-            writer = _writers[pool] = _FetchedWriter(pool)
-    except TypeError:  # a pool (or connection) without weak references: written on its own
+    writer = _for_pool(_writers, pool, _FetchedWriter)
+    if writer is None:
         await repo.record_fetched(pool, item[0], item[1], item[2], unless_since=item[3])
         return
     await writer.batcher.submit(item)
@@ -183,11 +200,8 @@ _readers: weakref.WeakKeyDictionary[asyncpg.Pool, _OverviewReader] = weakref.Wea
 
 
 async def _read_overview(pool: asyncpg.Pool, cid: uuid.UUID, fetch: repo.SelfFetch) -> asyncpg.Record | None:
-    try:
-        reader = _readers.get(pool)
-        if reader is None:
-            reader = _readers[pool] = _OverviewReader(pool)
-    except TypeError:  # a pool (or connection) without weak references: read on its own
+    reader = _for_pool(_readers, pool, _OverviewReader)
+    if reader is None:
         return await repo.get_for_overview(pool, cid, fetch)
     read = _Read(cid, fetch)
     await reader.batcher.submit(read)
@@ -227,9 +241,7 @@ async def get_overview(*, pool: asyncpg.Pool, caller: Caller, correspondence_id:
     # Fetched row shows the same current status (Fetched never is).
     now = clock.now()
     fetch = self_fetch(caller, now, now - FETCH_DEBOUNCE)
-    access = await resolve(
-        pool, caller, correspondence_id, row=await _read_overview(pool, correspondence_id, fetch)
-    )
+    access = await access_to(pool, caller, await _read_overview(pool, correspondence_id, fetch))
     _check_visible(access, reject_purged=True)
     if access.role == "recipient" and not access.row["self_fetch"]:
         await _record_fetch(pool, access, debounce=True)
