@@ -5,7 +5,8 @@ bench/initialize.py, then sends the service's own Initialize statement (`INSERT_
 from one asyncio process, in alternating windows of three variants:
 
   built   the statement as the service runs it
-  lean    without the two status rows and the two notification orders a correspondence gets
+  lean    without the status rows and the two notification orders a correspondence gets (since
+          migration 0023 Initialize stores no status rows: built and no-orders are then the same)
           (--only no-status / no-orders: without one of the two)
   floor   `lean`, and into a copy of `correspondences` that has only its primary key and the
           recipient's inbox index (no sender list, no resource-filtered list, no content index)
@@ -30,6 +31,7 @@ import asyncio
 import contextlib
 import json
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -58,7 +60,9 @@ PARTS = ("no-status", "no-orders")  # lean's two halves, one at a time (--only)
 
 
 def _drop_cte(sql: str, name: str) -> str:
-    """The statement without one of its `name AS (...)` parts."""
+    """The statement without its `name AS (...)` part (as it is when there is none)."""
+    if f"{name} AS (" not in sql:
+        return sql
     start = sql.index(f"{name} AS (")
     depth, k = 0, sql.index("(", start)
     while True:
@@ -71,18 +75,22 @@ def _drop_cte(sql: str, name: str) -> str:
 
 
 def statement(variant: str) -> str:
-    sql = repo.INSERT_INITIALIZE
+    built = repo.INSERT_INITIALIZE
     if variant == "built":
-        return sql
+        return built
+    sql = built
     if variant != "no-orders":
         sql = _drop_cte(sql, "ins_status")
     if variant != "no-status":
         sql = _drop_cte(sql, "ins_orders")
-    # Parameters only those parts used keep their types, so that the argument list stays the same.
-    sql = sql.replace(
-        "SELECT r.reserved, r.main_status",
-        "SELECT $30::timestamptz AS _t1, $31::timestamptz AS _t2, $36::text AS _p, r.reserved, r.main_status",
-    )
+    # Parameters only the dropped parts used keep their types, so the argument list stays the same.
+    gone = {
+        f"${n}::{t}"
+        for n, t in re.findall(r"\$(\d+)::([a-z]+(?:\[\])?)", built)
+        if not re.search(rf"\${n}(?!\d)", sql)
+    }
+    kept = "".join(f"{p} AS _p{i}, " for i, p in enumerate(sorted(gone)))
+    sql = sql.replace("SELECT r.reserved, r.main_status", f"SELECT {kept}r.reserved, r.main_status")
     if variant == "floor":
         sql = sql.replace("INSERT INTO correspondences (", "INSERT INTO floor_correspondences (")
     return sql
@@ -139,7 +147,6 @@ def arguments(recipients: list[str], now: datetime) -> list[Any]:
         n == 1,
         False,
         False,
-        owner_urn,
         [],
         [],
         False,

@@ -103,10 +103,12 @@ async def test_publishing_twice_writes_nothing_more(
         "INSERT INTO jobs (task, ref_id, run_at) VALUES ('correspondence.publish', $1::uuid, now())", cid
     )
     await drain(services)
-    rows = await db.fetchval(
-        "SELECT count(*) FROM correspondence_statuses WHERE correspondence_id = $1::uuid", cid
+    rows = await db.fetch(
+        "SELECT status FROM correspondence_statuses WHERE correspondence_id = $1::uuid", cid
     )
-    assert rows == 3
+    assert [r["status"] for r in rows] == [2]  # Published once (the two before it are not stored)
+    details = (await client.get(f"{INITIALIZE}/{cid}/details", headers=sender.headers)).json()
+    assert [h["status"] for h in details["statusHistory"]] == ["Initialized", "ReadyForPublish", "Published"]
 
 
 async def test_sender_sees_placeholder_content_after_publication(

@@ -18,8 +18,10 @@ ATTACHMENTS_DOWNLOADED, FORWARDED = 12, 13
 # reservation gate, the idempotency claim and every INSERT, set-based over the recipients.
 # Idempotency keys are the service owner's ($14): another owner's same key is another key.
 # Concurrent duplicates need no lock: the loser's `idem` inserts nothing, so nothing else is written.
-# Attachments ($37 ids, $38 per-link expiry) are linked to every correspondence; while some await
-# their malware scan ($39) the correspondences stay Initialized (publishing waits for them).
+# Attachments ($36 ids, $37 per-link expiry) are linked to every correspondence; while some await
+# their malware scan ($38) the correspondences stay Initialized (publishing waits for them).
+# The history's first rows are not stored (migration 0023): `initial_status` says what they are
+# (see _HISTORY), so a correspondence costs one row fewer in three tables here.
 INSERT_INITIALIZE = """
 WITH r AS MATERIALIZED (
   SELECT x.*,
@@ -55,22 +57,16 @@ ins_corr AS (
   INSERT INTO correspondences (id, content_id, resource_id, recipient, sender, service_owner_id,
     senders_reference, message_sender, requested_publish_time, due_date_time, ignore_reservation,
     is_confirmation_needed, is_confidential, allow_forwarding, idempotent_key, created, status,
-    status_changed)
-  SELECT r.id, $1, $12, r.recipient, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $32,
-         CASE WHEN r.reserved THEN 10 WHEN $39::bool THEN 0 ELSE 1 END::smallint, $32
-  FROM r CROSS JOIN go),
-ins_status AS (
-  INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
-  SELECT r.id, s.status, s.txt, $32, $36 FROM r CROSS JOIN go
-  CROSS JOIN LATERAL (VALUES (0::smallint, 'Initialized'),
-    (CASE WHEN r.reserved THEN 10 WHEN $39::bool THEN NULL ELSE 1 END::smallint,
-     CASE WHEN r.reserved THEN 'Reserved' ELSE 'ReadyForPublish' END)) s(status, txt)
-  WHERE s.status IS NOT NULL),
+    status_changed, initial_status)
+  SELECT r.id, $1, $12, r.recipient, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $32, r.initial,
+         $32, r.initial
+  FROM (SELECT r.*, CASE WHEN r.reserved THEN 10 WHEN $38::bool THEN 0 ELSE 1 END::smallint AS initial
+        FROM r) r CROSS JOIN go),
 ins_links AS (
   INSERT INTO correspondence_attachments
     (correspondence_id, attachment_id, position, expiration_time, created)
   SELECT r.id, a.id, a.ord, a.exp, $32 FROM r CROSS JOIN go
-  CROSS JOIN unnest($37::uuid[], $38::timestamptz[]) WITH ORDINALITY a(id, exp, ord)),
+  CROSS JOIN unnest($36::uuid[], $37::timestamptz[]) WITH ORDINALITY a(id, exp, ord)),
 ins_orders AS (
   INSERT INTO notification_orders (id, correspondence_id, is_reminder, template, channel,
     requested_send_time, recipient, email_address, mobile_number, status, created)
@@ -92,7 +88,7 @@ ins_jobs AS (
   WHERE $18::timestamptz IS NOT NULL AND NOT r.reserved HAVING count(*) > 0
   UNION ALL
   SELECT 'attachment.expire', a.id, NULL::jsonb, a.exp, $32
-  FROM unnest($37::uuid[], $38::timestamptz[]) a(id, exp) CROSS JOIN go WHERE a.exp IS NOT NULL),
+  FROM unnest($36::uuid[], $37::timestamptz[]) a(id, exp) CROSS JOIN go WHERE a.exp IS NOT NULL),
 ins_events AS (
   -- The events outbox (events/outbox.py): one row per event type names all correspondences.
   INSERT INTO event_outbox (type, ids, created)
@@ -131,7 +127,8 @@ async def initialized_results(
     """What an Initialize answered for these correspondences: recipient, first status, orders."""
     rows: list[asyncpg.Record] = await conn.fetch(
         """SELECT c.id, c.recipient,
-             COALESCE((SELECT max(s.status) FROM correspondence_statuses s
+             COALESCE(c.initial_status,
+                      (SELECT max(s.status) FROM correspondence_statuses s
                        WHERE s.correspondence_id = c.id AND s.status IN (1, 10)
                          AND s.status_changed = c.created), 0) AS status,
              ARRAY(SELECT o.id FROM notification_orders o WHERE o.correspondence_id = c.id
@@ -150,14 +147,30 @@ async def initialized_results(
 
 # A correspondence's whole history: its status rows and its Fetched rows (migration 0022: a table of
 # their own, as the reference keeps them). Both take ids from one sequence, so time-then-id orders
-# them together.
+# them together. Before them come the rows Initialize no longer stores (migration 0023): with
+# `initial_status` set, Initialized at `created`, then the status it was created in (ReadyForPublish
+# or Reserved; none while attachments await their scan) at the same time. Ids -2 and -1 keep them
+# first among rows of that instant; ids are never shown.
 _HISTORY = """SELECT status, status_text, status_changed, id FROM correspondence_statuses
                 WHERE correspondence_id = {cid}
               UNION ALL
               SELECT 3::smallint, 'Fetched', fetched, id FROM correspondence_fetches
-                WHERE correspondence_id = {cid}"""
-HISTORY_OF_C = _HISTORY.format(cid="c.id")
-HISTORY_OF_ID = _HISTORY.format(cid="$1")
+                WHERE correspondence_id = {cid}
+              UNION ALL
+              SELECT i.status, i.txt, h.created, i.id FROM {implied}
+              CROSS JOIN LATERAL (VALUES (0::smallint, 'Initialized', -2::bigint),
+                (h.initial_status, CASE h.initial_status WHEN 10 THEN 'Reserved' ELSE 'ReadyForPublish' END,
+                 -1::bigint)) i(status, txt, id)
+              WHERE h.initial_status IS NOT NULL AND (i.id = -2 OR h.initial_status <> 0)"""
+HISTORY_OF_C = _HISTORY.format(cid="c.id", implied="(SELECT c.initial_status, c.created) h")
+HISTORY_OF_ID = _HISTORY.format(
+    cid="$1", implied="(SELECT initial_status, created FROM correspondences WHERE id = $1) h"
+)
+
+
+# Whether a correspondence had status `s` at Initialize without a stored row (see _HISTORY).
+def implied_status(c: str, s: str) -> str:
+    return f"({c}.initial_status = {s} OR ({s} = 0 AND {c}.initial_status IS NOT NULL))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,8 +325,10 @@ async def has_status(conn: asyncpg.Connection | asyncpg.Pool, cid: uuid.UUID, st
         )
     else:
         found = await conn.fetchval(
-            """SELECT EXISTS (SELECT 1 FROM correspondence_statuses
-                              WHERE correspondence_id = $1 AND status = $2)""",
+            f"""SELECT EXISTS (SELECT 1 FROM correspondence_statuses
+                               WHERE correspondence_id = $1 AND status = $2)
+                    OR EXISTS (SELECT 1 FROM correspondences c
+                               WHERE c.id = $1 AND {implied_status("c", "$2::smallint")})""",
             cid,
             status,
         )
@@ -569,8 +584,8 @@ async def lock_for_publish(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> li
         # batch's 40 ms), and a national registry is millions.
         """SELECT c.id, c.recipient, c.ignore_reservation,
                   COALESCE(ct.reserved, false) AS reserved,
-                  EXISTS (SELECT 1 FROM correspondence_statuses s WHERE s.correspondence_id = c.id
-                          AND s.status = 1) AS ready,
+                  c.initial_status = 1 OR EXISTS (SELECT 1 FROM correspondence_statuses s
+                          WHERE s.correspondence_id = c.id AND s.status = 1) AS ready,
                   EXISTS (SELECT 1 FROM correspondence_statuses s WHERE s.correspondence_id = c.id
                           AND s.status IN (2, 7, 8, 11)) AS settled,
                   NOT EXISTS (SELECT 1 FROM correspondence_attachments l JOIN attachments a
@@ -672,12 +687,12 @@ WITH q AS MATERIALIZED (
                        $13::text[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::bool[],
                        $18::bool[], $19::bool[], $20::bool[], $21::smallint[], $22::smallint[],
                        $23::smallint[], $24::timestamptz[], $25::timestamptz[], $26::timestamptz[],
-                       $27::bool[], $28::bool[], $29::bool[], $30::text[])
+                       $27::bool[], $28::bool[], $29::bool[])
     WITH ORDINALITY AS q(content_id, language, title, summary, body, reply_options, property_list,
                          external_references, notification, resource_id, sender, owner_org, senders_reference,
                          message_sender, publish_time, due, ignore_reservation, confirmation, confidential,
                          forwarding, template, channel, rem_channel, main_time, reminder_time, now, single,
-                         override, custom, party, n)),
+                         override, custom, n)),
 r AS MATERIALIZED (
   SELECT x.*,
     CASE WHEN x.template IS NULL OR x.reserved THEN NULL
@@ -695,7 +710,7 @@ r AS MATERIALIZED (
                CASE WHEN q.override THEN NULL ELSE c.mobile END AS mobile,
                COALESCE(c.reserved, false) AND NOT COALESCE(q.ignore_reservation, false)
                  AND t.recipient LIKE 'urn:altinn:person:identifier-no:%' AS reserved
-        FROM unnest($31::int[], $32::uuid[], $33::text[], $34::uuid[], $35::uuid[]) WITH ORDINALITY
+        FROM unnest($30::int[], $31::uuid[], $32::text[], $33::uuid[], $34::uuid[]) WITH ORDINALITY
                AS t(qn, id, recipient, main_oid, rem_oid, ord)
         JOIN q ON q.n = t.qn
         LEFT JOIN LATERAL (SELECT ct.email, ct.mobile, ct.reserved FROM contacts ct
@@ -713,17 +728,11 @@ ins_corr AS (
   INSERT INTO correspondences (id, content_id, resource_id, recipient, sender, service_owner_id,
     senders_reference, message_sender, requested_publish_time, due_date_time, ignore_reservation,
     is_confirmation_needed, is_confidential, allow_forwarding, idempotent_key, created, status,
-    status_changed)
+    status_changed, initial_status)
   SELECT w.id, w.content_id, w.resource_id, w.recipient, w.sender, w.owner_org, w.senders_reference,
          w.message_sender, w.publish_time, w.due, w.ignore_reservation, w.confirmation, w.confidential,
-         w.forwarding, NULL::uuid, w.now, CASE WHEN w.reserved THEN 10 ELSE 1 END::smallint, w.now
-  FROM w),
-ins_status AS (
-  INSERT INTO correspondence_statuses (correspondence_id, status, status_text, status_changed, party)
-  SELECT w.id, s.status, s.txt, w.now, w.party FROM w
-  CROSS JOIN LATERAL (VALUES (0::smallint, 'Initialized'),
-    (CASE WHEN w.reserved THEN 10 ELSE 1 END::smallint,
-     CASE WHEN w.reserved THEN 'Reserved' ELSE 'ReadyForPublish' END)) s(status, txt)),
+         w.forwarding, NULL::uuid, w.now, w.initial, w.now, w.initial
+  FROM (SELECT w.*, CASE WHEN w.reserved THEN 10 ELSE 1 END::smallint AS initial FROM w) w),
 ins_orders AS (
   INSERT INTO notification_orders (id, correspondence_id, is_reminder, template, channel,
     requested_send_time, recipient, email_address, mobile_number, status, created)

@@ -21,10 +21,10 @@ from correspondence.correspondence import repository as repo
 from correspondence.kit.batch import Batcher
 
 # Where each request's own values sit in INSERT_INITIALIZE's argument list, in the order
-# INSERT_INITIALIZE_MANY takes them as arrays ($1 … $30).
-_PER_REQUEST = (*range(9), *range(11, 22), *range(26, 36))
+# INSERT_INITIALIZE_MANY takes them as arrays ($1 … $29).
+_PER_REQUEST = (*range(9), *range(11, 22), *range(26, 35))
 _IDS, _RECIPIENTS, _MAIN_OIDS, _REM_OIDS = 9, 10, 24, 25
-_KEY, _ATTACHMENT_IDS, _PENDING = 22, 36, 38
+_KEY, _ATTACHMENT_IDS, _PENDING = 22, 35, 37
 
 
 # A request with more recipients than this already spreads its statement's cost over its rows, and

@@ -248,7 +248,6 @@ async def initialize_correspondences(
         n == 1,
         plan.override_registered if plan is not None else False,
         bool(plan.custom_recipients) if plan is not None else False,
-        caller_party(caller),
         attachments.ids,
         attachments.expirations,
         attachments.pending,

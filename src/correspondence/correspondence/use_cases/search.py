@@ -51,6 +51,10 @@ class SearchQuery:
     idempotent_key: uuid.UUID | None = None
 
 
+# Statuses a history may hold without a stored row (migration 0023).
+_IMPLIED = frozenset({repo.INITIALIZED, repo.READY_FOR_PUBLISH, repo.RESERVED})
+
+
 async def search_correspondences(
     *, pool: asyncpg.Pool, resources: ResourceCache, caller: Caller, query: SearchQuery
 ) -> dict[str, Any]:
@@ -138,11 +142,16 @@ async def _run(
             filters += f" AND requested_publish_time < {arg(query.to_time)}"
         if query.status is not None:
             # Has had that status, not the current one (api.md §9): one index probe per row
-            # (correspondence_statuses_by_correspondence is on (correspondence_id, status)).
-            filters += (
-                " AND EXISTS (SELECT 1 FROM correspondence_statuses s"
-                f" WHERE s.correspondence_id = correspondences.id AND s.status = {arg(query.status)})"
+            # (correspondence_statuses_by_correspondence is on (correspondence_id, status)), or
+            # a history row Initialize did not store (repository._HISTORY).
+            status = arg(query.status)
+            had = (
+                "EXISTS (SELECT 1 FROM correspondence_statuses s"
+                f" WHERE s.correspondence_id = correspondences.id AND s.status = {status})"
             )
+            if query.status in _IMPLIED:
+                had = f"({had} OR {repo.implied_status('correspondences', status + '::smallint')})"
+            filters += f" AND {had}"
         if query.senders_reference is not None:
             filters += f" AND senders_reference = {arg(query.senders_reference)}"
     listed = query.idempotent_key is not None or query.status not in NEVER_LISTED_FOR_RECIPIENT
