@@ -229,6 +229,7 @@ async def test_search_status_means_has_had_that_status(
     assert await ids(recipient, "Recipient", "ReadyForPublish") == set()
     # The sender's side: every one that has had the status, unpublished ones included.
     assert await ids(sender.headers, "Sender", "Initialized") == everything | {unpublished}
+    assert await ids(sender.headers, "Sender", "ReadyForPublish") == everything | {unpublished}
     assert await ids(sender.headers, "Sender", "Published") == everything
     assert await ids(sender.headers, "Sender", "Read") == {read, confirmed}
 
