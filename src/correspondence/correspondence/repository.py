@@ -168,7 +168,11 @@ HISTORY_OF_ID = _HISTORY.format(
 )
 
 
-# Whether a correspondence had status `s` at Initialize without a stored row (see _HISTORY).
+# The statuses a history may hold without a stored row, and whether a correspondence had status `s`
+# that way (see _HISTORY).
+IMPLIED_STATUSES = frozenset({INITIALIZED, READY_FOR_PUBLISH, RESERVED})
+
+
 def implied_status(c: str, s: str) -> str:
     return f"({c}.initial_status = {s} OR ({s} = 0 AND {c}.initial_status IS NOT NULL))"
 

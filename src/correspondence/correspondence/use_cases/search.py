@@ -51,10 +51,6 @@ class SearchQuery:
     idempotent_key: uuid.UUID | None = None
 
 
-# Statuses a history may hold without a stored row (migration 0023).
-_IMPLIED = frozenset({repo.INITIALIZED, repo.READY_FOR_PUBLISH, repo.RESERVED})
-
-
 async def search_correspondences(
     *, pool: asyncpg.Pool, resources: ResourceCache, caller: Caller, query: SearchQuery
 ) -> dict[str, Any]:
@@ -149,7 +145,7 @@ async def _run(
                 "EXISTS (SELECT 1 FROM correspondence_statuses s"
                 f" WHERE s.correspondence_id = correspondences.id AND s.status = {status})"
             )
-            if query.status in _IMPLIED:
+            if query.status in repo.IMPLIED_STATUSES:
                 had = f"({had} OR {repo.implied_status('correspondences', status + '::smallint')})"
             filters += f" AND {had}"
         if query.senders_reference is not None:
